@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Guest images (DESIGN.md §4). An image lives in $LUMINAGUARD_HOME/images/<name>/:
+ *
+ *     vmlinuz            Debian cloud kernel (bzImage), from `apt-get download`
+ *     initramfs.cpio.gz  busybox-static, lg-agent, virtio modules, init
+ *     cmdline            kernel command line the image needs (one line)
+ *     manifest           key=value lines: recipe key, kernel package/version, build time
+ *
+ * The recipe is images/<name>/ in the source tree (build.sh + init) plus the
+ * lg-agent binary; its SHA-256 is the image key. An image whose key differs
+ * from the recipe's is stale and rebuilt on first use.
+ */
+#ifndef LG_IMAGE_IMAGE_H
+#define LG_IMAGE_IMAGE_H
+
+#include <limits.h>
+
+struct lg_err;
+
+struct image_paths {
+        char dir[PATH_MAX];
+        char kernel[PATH_MAX];
+        char initrd[PATH_MAX];
+        char cmdline[1024]; /* content of the cmdline file, no newline */
+        char key[65];       /* recipe key, hex SHA-256 */
+};
+
+/*
+ * Fill *out for image `name` ("base") under home. When the image is missing or
+ * stale and build_if_needed is set, build it first (progress on stderr when
+ * progress is set). Errors: LG_EK_IMAGE with a message saying what is missing
+ * and how to fix it.
+ */
+int image_ensure(const char *home, const char *name, int build_if_needed, int progress,
+                 struct image_paths *out, struct lg_err **err) __attribute__((warn_unused_result));
+
+/* Build (or rebuild when force, or when stale) image `name` under home, atomically. */
+int image_build(const char *home, const char *name, int force, int progress, struct lg_err **err)
+        __attribute__((warn_unused_result));
+
+#endif
