@@ -33,18 +33,18 @@ struct buf;
 #define PROTO_VERSION     1u
 #define PROTO_MAGIC       0x474cu /* "LG" on the wire */
 #define PROTO_HDR_SIZE    12u
-#define PROTO_MAX_PAYLOAD (1u << 20) /* 1 MiB: bounds every buffer a peer can make us fill */
-#define PROTO_MAX_STR     4096u      /* paths, cwd, error messages, one argv/env entry */
-#define PROTO_MAX_ARGS    1024u      /* argv entries + env entries, each */
+#define PROTO_MAX_PAYLOAD (1u << 20)  /* 1 MiB: bounds every buffer a peer can make us fill */
+#define PROTO_MAX_STR     4096u       /* paths, cwd, error messages, one argv/env entry */
+#define PROTO_MAX_ARGS    1024u       /* argv entries + env entries, each */
 #define PROTO_MAX_CHUNK   (64u << 10) /* stdout/stderr/file data per DATA frame */
 #define PROTO_MAX_FILE    (PROTO_MAX_PAYLOAD - 8192u) /* write_file content in one frame */
 
 enum proto_type {
         /* Requests, host -> agent. The reply carries the same id. */
-        PROTO_HELLO = 1,  /* -> OK{version, name, kernel} */
-        PROTO_EXEC = 2,   /* -> STARTED{pid}, DATA{stream}*, EXIT | ERROR */
-        PROTO_STDIN = 3,  /* id = a running EXEC; DATA bytes, F_EOF closes; no reply */
-        PROTO_SIGNAL = 4, /* id = a running EXEC; SIGNO to its process group; no reply */
+        PROTO_HELLO = 1,      /* -> OK{version, name, kernel} */
+        PROTO_EXEC = 2,       /* -> STARTED{pid}, DATA{stream}*, EXIT | ERROR */
+        PROTO_STDIN = 3,      /* id = a running EXEC; DATA bytes, F_EOF closes; no reply */
+        PROTO_SIGNAL = 4,     /* id = a running EXEC; SIGNO to its process group; no reply */
         PROTO_READ_FILE = 5,  /* -> DATA*, OK{size} | ERROR */
         PROTO_WRITE_FILE = 6, /* -> OK{size} | ERROR; atomic (temp + rename) */
         PROTO_STAT = 7,       /* -> OK{file_type, mode, size, mtime_ns} | ERROR */
@@ -66,19 +66,19 @@ enum proto_type {
 
 /* Field tags. */
 enum proto_tag {
-        PT_VERSION = 1,   /* u64 */
-        PT_NAME = 2,      /* str: agent name / directory entry name */
-        PT_KERNEL = 3,    /* str: uname -r of the guest */
-        PT_ARG = 4,       /* str, repeated: argv in order */
-        PT_ENV = 5,       /* str, repeated: "KEY=VALUE" */
-        PT_CWD = 6,       /* str */
-        PT_TIMEOUT_MS = 7, /* u64: 0 = none */
-        PT_EXEC_FLAGS = 8, /* u64: PROTO_EXEC_* */
-        PT_PID = 9,        /* u64 */
-        PT_STREAM = 10,    /* u64: 1 stdout, 2 stderr */
-        PT_DATA = 11,      /* bytes */
-        PT_EXIT_CODE = 12, /* u64: 0..255 */
-        PT_SIGNO = 13,     /* u64: terminating or requested signal */
+        PT_VERSION = 1,     /* u64 */
+        PT_NAME = 2,        /* str: agent name / directory entry name */
+        PT_KERNEL = 3,      /* str: uname -r of the guest */
+        PT_ARG = 4,         /* str, repeated: argv in order */
+        PT_ENV = 5,         /* str, repeated: "KEY=VALUE" */
+        PT_CWD = 6,         /* str */
+        PT_TIMEOUT_MS = 7,  /* u64: 0 = none */
+        PT_EXEC_FLAGS = 8,  /* u64: PROTO_EXEC_* */
+        PT_PID = 9,         /* u64 */
+        PT_STREAM = 10,     /* u64: 1 stdout, 2 stderr */
+        PT_DATA = 11,       /* bytes */
+        PT_EXIT_CODE = 12,  /* u64: 0..255 */
+        PT_SIGNO = 13,      /* u64: terminating or requested signal */
         PT_EXIT_FLAGS = 14, /* u64: PROTO_EXIT_* */
         PT_ERRNO = 15,      /* u64: positive Linux errno */
         PT_MESSAGE = 16,    /* str */
@@ -184,28 +184,28 @@ struct proto_exec {
         size_t argc;
         char **env; /* NULL-terminated "K=V" entries */
         size_t envc;
-        char *cwd;  /* NULL = agent default ("/") */
+        char *cwd; /* NULL = agent default ("/") */
         uint64_t timeout_ms;
         uint64_t flags; /* PROTO_EXEC_* */
         void *storage;  /* owns argv/env arrays and strings */
 };
 
 int proto_encode_exec(struct buf *b, uint32_t id, const struct proto_exec *x)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int proto_decode_exec(const uint8_t *payload, size_t len, struct proto_exec *x)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void proto_exec_free(struct proto_exec *x);
 
 struct proto_exit {
-        int exit_code;   /* valid unless SIGNALED */
-        int signo;       /* valid if SIGNALED */
-        uint64_t flags;  /* PROTO_EXIT_* */
+        int exit_code;  /* valid unless SIGNALED */
+        int signo;      /* valid if SIGNALED */
+        uint64_t flags; /* PROTO_EXIT_* */
 };
 
 int proto_encode_exit(struct buf *b, uint32_t id, const struct proto_exit *e)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int proto_decode_exit(const uint8_t *payload, size_t len, struct proto_exit *e)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 struct proto_error {
         int errnum;        /* positive errno */
@@ -213,13 +213,13 @@ struct proto_error {
 };
 
 int proto_encode_error(struct buf *b, uint32_t id, int errnum, const char *message)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int proto_decode_error(const uint8_t *payload, size_t len, struct proto_error *e)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* DATA: stream is 1/2 for EXEC output, 0 for READ_FILE content. */
 int proto_encode_data(struct buf *b, uint32_t id, unsigned stream, const void *p, size_t n)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* *data points into payload. */
 int proto_decode_data(const uint8_t *payload, size_t len, unsigned *stream, const uint8_t **data,
                       size_t *n) __attribute__((warn_unused_result));
@@ -232,25 +232,25 @@ struct proto_path_req {
 };
 
 int proto_encode_path_req(struct buf *b, uint8_t type, uint32_t id, const struct proto_path_req *r)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int proto_decode_path_req(const uint8_t *payload, size_t len, struct proto_path_req *r)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 struct proto_write_file {
         char path[PROTO_MAX_STR + 1];
-        uint32_t mode;      /* permission bits; 0 -> 0644 */
+        uint32_t mode;       /* permission bits; 0 -> 0644 */
         const uint8_t *data; /* points into the payload when decoded */
-        size_t len;         /* <= PROTO_MAX_FILE */
+        size_t len;          /* <= PROTO_MAX_FILE */
 };
 
 int proto_encode_write_file(struct buf *b, uint32_t id, const struct proto_write_file *w)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int proto_decode_write_file(const uint8_t *payload, size_t len, struct proto_write_file *w)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Metadata in STAT replies and LIST entries. */
 struct proto_stat {
-        char name[256];  /* LIST only */
+        char name[256];     /* LIST only */
         unsigned file_type; /* PROTO_FT_* */
         uint32_t mode;
         uint64_t size;
@@ -263,9 +263,9 @@ struct proto_stat {
  * ever buffered: the payload of an oversized frame is skipped as it arrives.
  */
 struct proto_rx {
-        struct buf *in;     /* owned */
-        uint64_t skip;      /* bytes of an oversized payload still to discard */
-        size_t consumed;    /* bytes of the frame returned last, dropped on the next call */
+        struct buf *in;  /* owned */
+        uint64_t skip;   /* bytes of an oversized payload still to discard */
+        size_t consumed; /* bytes of the frame returned last, dropped on the next call */
 };
 
 int proto_rx_init(struct proto_rx *rx) __attribute__((warn_unused_result));
@@ -280,5 +280,74 @@ int proto_rx_feed(struct proto_rx *rx, const void *p, size_t n) __attribute__((w
  * be discarded as it arrives; the caller answers ERROR for h->id and goes on).
  */
 int proto_rx_next(struct proto_rx *rx, struct proto_hdr *h, const uint8_t **payload);
+
+/* ---- Additional messages ---------------------------------------------------
+ * Added after the first interface freeze; nothing above changed. Decoders
+ * follow the rules of the typed messages: unknown tags are skipped, a known
+ * tag with the wrong shape or repeated where it is single is -EPROTO.
+ */
+
+/* A frame with an empty payload: HELLO, SHUTDOWN, a bare OK. */
+int proto_encode_empty(struct buf *b, uint8_t type, uint32_t id)
+    __attribute__((warn_unused_result));
+
+/* READY (id 0, version only) and the OK reply to HELLO (version, name, kernel). */
+struct proto_hello {
+        uint64_t version;
+        char name[64];    /* "" = absent */
+        char kernel[256]; /* "" = absent */
+};
+
+int proto_encode_hello_reply(struct buf *b, uint8_t type, uint32_t id, const struct proto_hello *h)
+    __attribute__((warn_unused_result));
+/* PT_VERSION is required; an over-long name or kernel is -ENAMETOOLONG. */
+int proto_decode_hello_reply(const uint8_t *payload, size_t len, struct proto_hello *h)
+    __attribute__((warn_unused_result));
+
+/*
+ * A frame whose payload is one u64 field: STARTED{PT_PID}, OK{PT_SIZE},
+ * OK{PT_COUNT}, SIGNAL{PT_SIGNO}. The decoder returns -EPROTO when the field
+ * is missing, repeated or not 8 bytes long; other tags are skipped.
+ */
+int proto_encode_u64_msg(struct buf *b, uint8_t type, uint32_t id, uint16_t tag, uint64_t v)
+    __attribute__((warn_unused_result));
+int proto_decode_u64_msg(const uint8_t *payload, size_t len, uint16_t tag, uint64_t *v)
+    __attribute__((warn_unused_result));
+
+/* STDIN for the EXEC with this id: {PT_DATA}; eof sets PROTO_F_EOF. n <= PROTO_MAX_CHUNK.
+ * Decode with proto_decode_data() (stream is 0). */
+int proto_encode_stdin(struct buf *b, uint32_t id, const void *p, size_t n, int eof)
+    __attribute__((warn_unused_result));
+
+/* OK reply to STAT: {file_type, mode, size, mtime_ns}; st->name is not sent. */
+int proto_encode_stat(struct buf *b, uint32_t id, const struct proto_stat *st)
+    __attribute__((warn_unused_result));
+/* All four fields are required; mode must be <= 07777, file_type a PROTO_FT_*. */
+int proto_decode_stat(const uint8_t *payload, size_t len, struct proto_stat *st)
+    __attribute__((warn_unused_result));
+
+/*
+ * ENTRIES frames are built with a proto_writer: proto_begin(w, b, PROTO_ENTRIES,
+ * 0, id), then proto_put_entry() per entry while proto_payload_len(w) +
+ * PROTO_ENTRY_MAX stays under the sender's batch size, then proto_end().
+ * A group is PT_NAME followed by PT_FILE_TYPE, PT_MODE, PT_SIZE.
+ */
+#define PROTO_ENTRY_MAX (6u + 255u + 3u * 14u)
+size_t proto_payload_len(const struct proto_writer *w);
+/* Sticky -ENAMETOOLONG (name over 255 bytes) or -EINVAL (name "", ".", "..", or with '/'). */
+void proto_put_entry(struct proto_writer *w, const struct proto_stat *st);
+/*
+ * Next entry of an ENTRIES payload: 1 (st filled), 0 (end), -EPROTO
+ * (truncated, a field before the first name, a repeated or malformed field,
+ * or a name that is empty, ".", "..", contains '/' or NUL: a hostile guest
+ * must not be able to hand the host a path component that climbs) or
+ * -ENAMETOOLONG. Fields missing from a group read as 0.
+ */
+int proto_next_entry(struct proto_reader *r, struct proto_stat *st);
+
+/* Drop everything buffered (after -EPROTO), keeping the allocation. */
+void proto_rx_reset(struct proto_rx *rx);
+/* Bytes proto_rx_feed() accepts now; read at most this much from the channel. */
+size_t proto_rx_room(const struct proto_rx *rx);
 
 #endif
