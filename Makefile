@@ -82,7 +82,8 @@ unit: $(UNIT_BIN)
 	@tests/unit/run.sh $(UNIT_BIN)
 
 # libFuzzer needs clang; the harness also builds as a replay tool with a plain main().
-FUZZ_SRC := tests/fuzz/fuzz_proto.c $(PROTO_SRC) $(COMMON_SRC)
+# The codec is pure: it needs only the buffer from src/common.
+FUZZ_SRC := tests/fuzz/fuzz_proto.c $(PROTO_SRC) src/common/buf.c
 build-fuzz/fuzz_proto: $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_SRC)
