@@ -510,3 +510,49 @@ TEST(backpressure_bounds_memory_and_never_spins)
         CHECK(zeros);
         STOP(c);
 }
+
+/*
+ * Random frames of every type that cannot change the machine (no EXEC,
+ * WRITE_FILE or SHUTDOWN: this may run as root) with random fields; the
+ * agent must answer what needs answering and stay up.
+ */
+TEST(random_frames_keep_agent_alive)
+{
+        static const uint8_t types[] = {PROTO_HELLO, PROTO_STDIN, PROTO_SIGNAL, PROTO_READ_FILE,
+                                        PROTO_STAT,  PROTO_LIST,  PROTO_OK,     PROTO_DATA,
+                                        0,           77,          255};
+        uint32_t seed = 12345;
+        struct res *r;
+
+        START(c);
+        for (uint32_t i = 0; i < 3000; i++) {
+                uint8_t payload[256];
+                size_t n = 0;
+                int nfields;
+
+                seed = seed * 1103515245u + 12345u;
+                nfields = (int)(seed >> 28);
+                for (int k = 0; k < nfields && n + 6 + 16 <= sizeof(payload); k++) {
+                        uint32_t len;
+
+                        seed = seed * 1103515245u + 12345u;
+                        len = (seed >> 8) % 17;
+                        payload[n] = (uint8_t)(1 + (seed >> 16) % 26); /* mostly known tags */
+                        payload[n + 1] = 0;
+                        /* Sometimes lie about the length. */
+                        len = (seed & 0xf) == 0 ? len + 1000 : len;
+                        memcpy(payload + n + 2, &len, 4);
+                        n += 6;
+                        for (uint32_t j = 0; j < len && n < sizeof(payload); j++)
+                                payload[n++] = (uint8_t)((seed >> (j % 24)) | (j == 0 ? '/' : 0));
+                }
+                raw_frame(&c.out, PROTO_MAGIC, types[seed % sizeof(types)], 1000 + i, (uint32_t)n,
+                          payload, n);
+                client_io(&c, 0);
+        }
+        client_expect(&c, 1);
+        CHECK_EQ_INT(proto_encode_empty(&c.out, PROTO_HELLO, 1), 0);
+        r = client_wait(&c, 1, 20000);
+        CHECK_EQ_INT(r->final, PROTO_OK);
+        STOP(c);
+}
