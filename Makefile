@@ -13,10 +13,19 @@ CC       ?= gcc
 PREFIX   ?= /usr/local
 SAN      ?= 0
 FUZZ_SECONDS ?= 30
+V        ?= 0
+ifeq ($(V),0)
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+else
+  Q :=
+  say =
+endif
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wwrite-strings -Wundef -Wswitch-enum -Wno-switch-default -Werror
-BASE_CFLAGS := -std=gnu11 -O2 -g $(WARN) -Isrc -D_GNU_SOURCE -fno-strict-aliasing \
+VERSION := 0.1.0
+BASE_CFLAGS := -DLG_VERSION=\"$(VERSION)\" -std=gnu11 -O2 -g $(WARN) -Isrc -D_GNU_SOURCE -fno-strict-aliasing \
         -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP
 
 ifeq ($(SAN),1)
@@ -56,23 +65,23 @@ all: $(B)/bin/luminaguard $(B)/bin/lg-agent
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(HOST_CFLAGS) -c $< -o $@
 
 $(B)/agent-obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(AGENT_CFLAGS) -DLG_AGENT -c $< -o $@
+	$(call say,CC-AG,$<)$(CC) $(AGENT_CFLAGS) -DLG_AGENT -c $< -o $@
 
 $(B)/libhost.a: $(HOSTLIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(B)/bin/luminaguard: $(call host_obj,$(MAIN_SRC)) $(B)/libhost.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(HOST_LIBS)
+	$(call say,LD,$@)$(CC) $(HOST_LDFLAGS) -o $@ $^ $(HOST_LIBS)
 
 $(B)/bin/lg-agent: $(AGENT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(AGENT_LDFLAGS) -o $@ $^
+	$(call say,LD,$@)$(CC) $(AGENT_LDFLAGS) -o $@ $^
 
 $(B)/tests/%: tests/unit/%.c $(B)/libhost.a tests/unit/unit.h
 	@mkdir -p $(dir $@)

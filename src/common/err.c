@@ -36,8 +36,9 @@ int err_set(struct lg_err **err, enum lg_errkind kind, int errnum, const char *f
         va_end(ap);
         if (n < 0)
                 n = 0;
-        if (errnum != 0 && (size_t)n < sizeof(e->msg))
-                snprintf(e->msg + n, sizeof(e->msg) - (size_t)n, ": %s", strerror(errnum));
+        if (errnum != 0 && (size_t)n < sizeof(e->msg) &&
+            snprintf(e->msg + n, sizeof(e->msg) - (size_t)n, ": %s", strerror(errnum)) < 0)
+                e->msg[n] = '\0';
         return err_code(e);
 }
 
@@ -56,7 +57,9 @@ int err_wrap(struct lg_err **err, const char *fmt, ...)
         vsnprintf(prefix, sizeof(prefix), fmt, ap);
         va_end(ap);
         memcpy(old, (*err)->msg, sizeof(old));
-        snprintf((*err)->msg, sizeof((*err)->msg), "%s: %s", prefix, old);
+        /* Truncation keeps the start of the chain, which names the operation. */
+        if (snprintf((*err)->msg, sizeof((*err)->msg), "%s: %s", prefix, old) < 0)
+                (*err)->msg[0] = '\0';
         return err_code(*err);
 }
 

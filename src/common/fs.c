@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#define _GNU_SOURCE
 #include "common/fs.h"
 #include "common/cleanup.h"
 #include "common/fdio.h"

@@ -8,9 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static int fmt(char *out, size_t outsz, const char *f, const char *a, const char *b)
+/* out = a + b + c, or -ENAMETOOLONG. */
+static int join(char *out, size_t outsz, const char *a, const char *b, const char *c)
 {
-        int n = snprintf(out, outsz, f, a, b);
+        int n = snprintf(out, outsz, "%s%s%s", a, b, c);
 
         return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
@@ -20,16 +21,16 @@ int paths_home(char *out, size_t outsz)
         const char *env = getenv("LUMINAGUARD_HOME");
 
         if (env != NULL && env[0] != '\0')
-                return fmt(out, outsz, "%s%s", env, "");
+                return join(out, outsz, env, "", "");
         if (geteuid() == 0)
-                return fmt(out, outsz, "%s%s", "/var/lib/luminaguard", "");
+                return join(out, outsz, "/var/lib/luminaguard", "", "");
         env = getenv("XDG_DATA_HOME");
         if (env != NULL && env[0] == '/')
-                return fmt(out, outsz, "%s%s", env, "/luminaguard");
+                return join(out, outsz, env, "/luminaguard", "");
         env = getenv("HOME");
         if (env == NULL || env[0] != '/')
                 return -ENOENT;
-        return fmt(out, outsz, "%s%s", env, "/.local/share/luminaguard");
+        return join(out, outsz, env, "/.local/share/luminaguard", "");
 }
 
 int paths_find_data(const char *rel, char *out, size_t outsz)
@@ -46,7 +47,7 @@ int paths_find_data(const char *rel, char *out, size_t outsz)
         ssize_t n;
 
         if (env != NULL && env[0] != '\0') {
-                if (fmt(out, outsz, "%s/%s", env, rel) == 0 && access(out, F_OK) == 0)
+                if (join(out, outsz, env, "/", rel) == 0 && access(out, F_OK) == 0)
                         return 0;
         }
         n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -60,9 +61,9 @@ int paths_find_data(const char *rel, char *out, size_t outsz)
         for (size_t i = 0; i < sizeof(rel_dirs) / sizeof(rel_dirs[0]); i++) {
                 char dir[PATH_MAX];
 
-                if (fmt(dir, sizeof(dir), "%s%s", exe, i == 0 ? "/" : rel_dirs[i]) < 0)
+                if (join(dir, sizeof(dir), exe, i == 0 ? "/" : rel_dirs[i], "") < 0)
                         continue;
-                if (fmt(out, outsz, "%s%s", dir, rel) == 0 && access(out, F_OK) == 0)
+                if (join(out, outsz, dir, rel, "") == 0 && access(out, F_OK) == 0)
                         return 0;
         }
         return -ENOENT;

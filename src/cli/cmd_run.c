@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `luminaguard run -- CMD`: one command in a fresh, throwaway sandbox.
+ * The sandbox is destroyed on every path out of here — normal exit, timeout,
+ * interrupt, lost VM — and its destruction is verified.
+ */
+#include "cli/cli.h"
+#include "cli/run_opts.h"
+#include "common/err.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "proto/proto.h"
+#include "sandbox/exec.h"
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+/* SIGINT, SIGTERM, SIGHUP become readable events instead of killing us mid-cleanup. */
+static int block_interrupts(sigset_t *old)
+{
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &set, old) < 0)
+                return -errno;
+        return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int run_status(const struct run_opts *o, const struct sandbox_exec_result *res)
+{
+        if (res->spawn_errno != 0) {
+                fprintf(stderr, "luminaguard: error: %s\n",
+                        res->message[0] ? res->message : strerror(res->spawn_errno));
+                return res->spawn_errno == ENOENT ? LG_EXIT_NOTFOUND : LG_EXIT_NOEXEC;
+        }
+        if (res->timed_out) {
+                fprintf(stderr, "luminaguard: error: command timed out after %llu ms and was killed\n",
+                        (unsigned long long)o->timeout_ms);
+                return LG_EXIT_TIMEOUT;
+        }
+        if (res->signo != 0)
+                return 128 + (res->signo & 0x7f);
+        return res->exit_code & 0xff;
+}
+
+int cmd_run(int argc, char **argv)
+{
+        struct run_opts o;
+        struct lg_err *err = NULL, *derr = NULL;
+        struct sandbox *sb = NULL;
+        struct sandbox_exec_result res;
+        struct proto_exec x;
+        char home[PATH_MAX];
+        sigset_t oldmask;
+        int intr_fd = -1, status, r;
+
+        r = run_opts_parse(argc, argv, &o, &err);
+        if (r < 0 || o.help) {
+                if (o.help) {
+                        fputs(run_opts_usage, stdout);
+                        run_opts_free(&o);
+                        return 0;
+                }
+                status = cli_report(err);
+                fputs("Try 'luminaguard run --help'.\n", stderr);
+                goto out;
+        }
+        r = paths_home(home, sizeof(home));
+        if (r < 0) {
+                err_set(&err, LG_EK_INTERNAL, -r, "no state directory: set LUMINAGUARD_HOME");
+                status = cli_report(err);
+                goto out;
+        }
+        r = fs_mkdir_p(home, 0700);
+        if (r < 0) {
+                err_set(&err, LG_EK_INTERNAL, -r, "create %s", home);
+                status = cli_report(err);
+                goto out;
+        }
+        intr_fd = block_interrupts(&oldmask);
+        if (intr_fd < 0) {
+                err_set(&err, LG_EK_INTERNAL, -intr_fd, "signalfd");
+                status = cli_report(err);
+                goto out;
+        }
+        signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error return, not a death */
+
+        struct sandbox_opts so = {
+                .image = o.image,
+                .memory_mib = o.memory_mib,
+                .cpus = o.cpus,
+                .boot_timeout_ms = (int)o.boot_timeout_ms,
+                .intr_fd = intr_fd,
+                .build_image = 1,
+        };
+        r = sandbox_create(home, &so, &sb, &err);
+        if (r < 0) {
+                status = cli_report(err);
+                goto out;
+        }
+
+        memset(&x, 0, sizeof(x));
+        x.argv = o.argv;
+        x.argc = (size_t)o.argc;
+        x.env = o.env;
+        x.envc = o.envc;
+        x.cwd = (char *)o.workdir;
+        x.timeout_ms = o.timeout_ms;
+        /* A terminal is not forwarded: the sandbox has no TTY, and reading one would steal input. */
+        struct sandbox_exec_io io = {
+                .in_fd = isatty(STDIN_FILENO) ? -1 : STDIN_FILENO,
+                .out_fd = STDOUT_FILENO,
+                .err_fd = STDERR_FILENO,
+                .intr_fd = intr_fd,
+        };
+        r = sandbox_exec(sb, &x, &io, &res, &err);
+        if (r < 0) {
+                int lost = err->kind == LG_EK_LOST;
+
+                r = sandbox_destroy(sb, lost, &derr);
+                sb = NULL;
+                if (lost && r == 0)
+                        err_wrap(&err, "console log kept in %s/logs", home);
+                status = cli_report(err);
+                goto out;
+        }
+        status = run_status(&o, &res);
+
+out:
+        if (sb != NULL && sandbox_destroy(sb, 0, &derr) < 0 && status < 120)
+                status = LG_EXIT_INTERNAL;
+        if (derr != NULL)
+                cli_report(derr);
+        err_free(&err);
+        err_free(&derr);
+        run_opts_free(&o);
+        if (intr_fd >= 0)
+                close(intr_fd);
+        return status;
+}

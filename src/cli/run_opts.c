@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "cli/run_opts.h"
+#include "common/err.h"
+#include "common/parse.h"
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char run_opts_usage[] =
+        "usage: luminaguard run [OPTIONS] -- CMD [ARGS...]\n"
+        "\n"
+        "Run CMD in a fresh micro-VM, stream its output, exit with its status.\n"
+        "\n"
+        "  -t, --timeout DUR       kill the command after DUR (default 30s; 0 = never)\n"
+        "  -m, --memory SIZE       guest memory (default 256M)\n"
+        "  -c, --cpus N            virtual CPUs (default 1)\n"
+        "  -e, --env K=V           set an environment variable (repeatable);\n"
+        "                          --env K passes the host's value of K\n"
+        "  -w, --workdir DIR       working directory inside the sandbox (default /)\n"
+        "      --image NAME        guest image (default base)\n"
+        "      --boot-timeout DUR  give up if the sandbox is not ready within DUR (default 60s)\n"
+        "  -h, --help              this help\n"
+        "\n"
+        "Exit status: the command's, 128+N if signal N ended it, 124 timed out,\n"
+        "120 usage, 121 image, 122 sandbox failed to start, 123 sandbox lost,\n"
+        "125 internal error, 126 not executable, 127 not found, 130 interrupted.\n";
+
+static int add_env(struct run_opts *o, const char *arg, struct lg_err **err)
+{
+        const char *eq = strchr(arg, '=');
+        char *entry;
+
+        if (eq == arg || arg[0] == '\0')
+                return err_set(err, LG_EK_USAGE, 0, "--env %s: expected KEY=VALUE or KEY", arg);
+        if (o->envc >= RUN_MAX_ENV)
+                return err_set(err, LG_EK_USAGE, 0, "too many --env options (at most %d)",
+                               RUN_MAX_ENV);
+        if (eq != NULL) {
+                entry = strdup(arg);
+        } else {
+                const char *v = getenv(arg);
+
+                if (v == NULL)
+                        return 0; /* like docker: an unset host variable is simply not passed */
+                if (asprintf(&entry, "%s=%s", arg, v) < 0)
+                        entry = NULL;
+        }
+        if (entry == NULL)
+                return err_set(err, LG_EK_INTERNAL, ENOMEM, "--env");
+        o->env[o->envc++] = entry;
+        o->env[o->envc] = NULL;
+        return 0;
+}
+
+int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **err)
+{
+        static const struct option longopts[] = {
+                {"timeout", required_argument, NULL, 't'},
+                {"memory", required_argument, NULL, 'm'},
+                {"cpus", required_argument, NULL, 'c'},
+                {"env", required_argument, NULL, 'e'},
+                {"workdir", required_argument, NULL, 'w'},
+                {"image", required_argument, NULL, 'I'},
+                {"boot-timeout", required_argument, NULL, 'B'},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0},
+        };
+        uint64_t v;
+        int c, r;
+
+        memset(o, 0, sizeof(*o));
+        o->timeout_ms = RUN_DEFAULT_TIMEOUT_MS;
+        o->memory_mib = SANDBOX_DEFAULT_MEMORY_MIB;
+        o->cpus = SANDBOX_DEFAULT_CPUS;
+        o->boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS;
+        o->image = "base";
+
+        optind = 0; /* full re-initialisation: parse may run more than once per process */
+        opterr = 0; /* we report errors ourselves, once */
+        while ((c = getopt_long(argc, argv, "+:t:m:c:e:w:h", longopts, NULL)) != -1) {
+                switch (c) {
+                case 't':
+                        if (parse_duration_ms(optarg, &o->timeout_ms) < 0)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--timeout %s: expected a duration like 30s, "
+                                               "500ms, 2m",
+                                               optarg);
+                        break;
+                case 'B':
+                        if (parse_duration_ms(optarg, &o->boot_timeout_ms) < 0 ||
+                            o->boot_timeout_ms == 0 || o->boot_timeout_ms > 3600000)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--boot-timeout %s: expected a duration between "
+                                               "1ms and 1h",
+                                               optarg);
+                        break;
+                case 'm':
+                        if (parse_size(optarg, &v) < 0 || v < (64ull << 20) || v > (64ull << 30))
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--memory %s: expected a size from 64M to 64G",
+                                               optarg);
+                        o->memory_mib = v >> 20;
+                        break;
+                case 'c':
+                        if (parse_uint(optarg, 1, 64, &v) < 0)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--cpus %s: expected a number from 1 to 64",
+                                               optarg);
+                        o->cpus = (unsigned)v;
+                        break;
+                case 'e':
+                        r = add_env(o, optarg, err);
+                        if (r < 0)
+                                return r;
+                        break;
+                case 'w':
+                        if (optarg[0] != '/' || strlen(optarg) > 4096)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--workdir %s: expected an absolute path", optarg);
+                        o->workdir = optarg;
+                        break;
+                case 'I':
+                        if (optarg[0] == '\0' || strpbrk(optarg, "/.") != NULL)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--image %s: expected an image name such as base",
+                                               optarg);
+                        o->image = optarg;
+                        break;
+                case 'h':
+                        o->help = 1;
+                        return 0;
+                case ':':
+                        return err_set(err, LG_EK_USAGE, 0, "option %s needs a value",
+                                       argv[optind - 1]);
+                default:
+                        return err_set(err, LG_EK_USAGE, 0, "unknown option %s",
+                                       argv[optind - 1]);
+                }
+        }
+        if (optind >= argc)
+                return err_set(err, LG_EK_USAGE, 0,
+                               "missing command: luminaguard run [OPTIONS] -- CMD [ARGS...]");
+        if (argv[optind][0] == '\0')
+                return err_set(err, LG_EK_USAGE, 0, "the command is an empty string");
+        o->argv = argv + optind;
+        o->argc = argc - optind;
+        return 0;
+}
+
+void run_opts_free(struct run_opts *o)
+{
+        for (size_t i = 0; i < o->envc; i++)
+                free(o->env[i]);
+        o->envc = 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Options of `luminaguard run`, parsed apart from running so they can be unit-tested. */
+#ifndef LG_CLI_RUN_OPTS_H
+#define LG_CLI_RUN_OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lg_err;
+
+#define RUN_DEFAULT_TIMEOUT_MS 30000 /* the seeds' default tool timeout */
+#define RUN_MAX_ENV            256
+
+struct run_opts {
+        uint64_t timeout_ms;      /* 0 = none */
+        uint64_t memory_mib;
+        unsigned cpus;
+        uint64_t boot_timeout_ms;
+        const char *image;
+        const char *workdir;      /* guest cwd, absolute; NULL = "/" */
+        char *env[RUN_MAX_ENV + 1]; /* "K=V", NULL-terminated; owned */
+        size_t envc;
+        char **argv; /* the command: points into the caller's argv */
+        int argc;
+        int help;
+};
+
+/*
+ * Parse `run` options (argv[0] = "run"). The command starts after "--" or at
+ * the first non-option. On error (LG_EK_USAGE) the message says what was
+ * wrong. run_opts_free() releases owned strings either way.
+ */
+int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **err)
+        __attribute__((warn_unused_result));
+void run_opts_free(struct run_opts *o);
+
+extern const char run_opts_usage[];
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Run one command in a ready sandbox and stream its I/O: the host half of
+ * the EXEC exchange (docs/protocol.md).
+ */
+#ifndef LG_SANDBOX_EXEC_H
+#define LG_SANDBOX_EXEC_H
+
+#include <stdint.h>
+
+struct lg_err;
+struct sandbox;
+struct proto_exec;
+
+struct sandbox_exec_io {
+        int in_fd;   /* forwarded as the command's stdin when >= 0, else /dev/null */
+        int out_fd;  /* the command's stdout goes here */
+        int err_fd;  /* and its stderr here */
+        int intr_fd; /* readable = stop (a signalfd); -1 for none */
+};
+
+struct sandbox_exec_result {
+        int exit_code;       /* when !signo and !spawn_errno */
+        int signo;           /* the signal that ended it, or 0 */
+        int timed_out;       /* the agent killed it at its timeout */
+        int spawn_errno;     /* it never started: ENOENT, EACCES, ... */
+        char message[512];   /* the agent's message when spawn_errno is set */
+        uint64_t out_bytes;  /* stdout bytes received */
+        uint64_t err_bytes;  /* stderr bytes received */
+};
+
+/*
+ * Run req (argv, env, cwd, timeout; PROTO_EXEC_STDIN is set here from io)
+ * and wait for it to end. Returns 0 when the command ran to an end (exit,
+ * signal, timeout) or could not be spawned — see *res; or an error:
+ * LG_EK_LOST (the VM died or the agent misbehaved), LG_EK_TIMEOUT (the guest
+ * stopped answering past the timeout), LG_EK_INTERRUPTED.
+ */
+int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct sandbox_exec_io *io,
+                 struct sandbox_exec_result *res, struct lg_err **err)
+        __attribute__((warn_unused_result));
+
+#endif

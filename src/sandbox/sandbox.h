@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Sandbox lifecycle (DESIGN.md §4): create = run directory + image + VMM +
+ * agent ready; destroy = stop VMM, reap, remove everything, then verify that
+ * nothing is left. A sandbox is single-owner and not thread-safe.
+ */
+#ifndef LG_SANDBOX_SANDBOX_H
+#define LG_SANDBOX_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lg_err;
+struct sandbox;
+struct agent_conn;
+
+struct sandbox_opts {
+        const char *image;       /* image name, "base" */
+        uint64_t memory_mib;     /* guest RAM */
+        unsigned cpus;           /* vCPUs */
+        int boot_timeout_ms;     /* bound on "agent ready" */
+        int intr_fd;             /* readable = give up (a signalfd); -1 for none */
+        int build_image;         /* build the image when missing or stale */
+};
+
+#define SANDBOX_DEFAULT_MEMORY_MIB 256
+#define SANDBOX_DEFAULT_CPUS       1
+#define SANDBOX_DEFAULT_BOOT_MS    60000
+
+/*
+ * Start a sandbox and wait until its agent is ready. On failure nothing is
+ * left behind except, when the guest started but never became ready, its
+ * console log under <home>/logs/ (named in the error).
+ */
+int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbox **out,
+                   struct lg_err **err) __attribute__((warn_unused_result));
+
+/*
+ * Stop and remove the sandbox, free sb, and verify that no process, file or
+ * descriptor of it remains (-EBUSY + message otherwise). With keep_logs the
+ * console and VMM logs are first moved to <home>/logs/<id>.*.log so a failure
+ * can be diagnosed. NULL is fine.
+ */
+int sandbox_destroy(struct sandbox *sb, int keep_logs, struct lg_err **err);
+
+const char *sandbox_id(const struct sandbox *sb);
+struct agent_conn *sandbox_agent(struct sandbox *sb);
+/* Readable once the VMM process has exited. */
+int sandbox_vmm_pidfd(const struct sandbox *sb);
+/* "killed by signal 9" etc., after the VMM exited (reaps it). */
+void sandbox_vmm_exit(struct sandbox *sb, char *out, size_t outsz);
+/* Where the console log will be kept after sandbox_destroy(sb, 1, ...). */
+const char *sandbox_kept_log(const struct sandbox *sb);
+/* Milliseconds from sandbox_create() entry to agent ready. */
+double sandbox_ready_ms(const struct sandbox *sb);
+
+/*
+ * Remove leftovers of sandboxes whose owner process died (e.g. SIGKILL of
+ * luminaguard; the VMM itself dies with its parent). Returns how many were
+ * removed, or -errno.
+ */
+int sandbox_gc(const char *home);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * VMM engine interface (DESIGN.md §2). An engine starts one VMM process for
+ * one sandbox; this module owns the process lifecycle common to all engines
+ * (pidfd, polite stop, kill, reap). QEMU is the only engine today; a
+ * Firecracker engine would implement the same vmm_ops.
+ */
+#ifndef LG_VMM_VMM_H
+#define LG_VMM_VMM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vmm/accel.h"
+
+struct lg_err;
+struct vmm;
+
+struct vmm_config {
+        const char *id;      /* sandbox id, used in the process name */
+        const char *run_dir; /* per-sandbox directory: console.log, vmm.log */
+        const char *kernel;
+        const char *initrd;
+        const char *cmdline;
+        uint64_t memory_mib;
+        unsigned cpus;
+        enum accel_kind accel;
+        int agent_fd; /* VMM's end of the agent channel; borrowed, inherited by the VMM */
+};
+
+struct vmm_ops {
+        const char *name;
+        /* Spawn the VMM; on success the VMM runs and *out owns it. */
+        int (*start)(const struct vmm_config *c, struct vmm **out, struct lg_err **err);
+        /* Ask the VMM to exit (e.g. QMP "quit"); does not wait. 0 / -errno. */
+        int (*quit)(struct vmm *v);
+        /* Release engine resources (sockets); the process is already reaped. */
+        void (*release)(struct vmm *v);
+};
+
+/* State common to every engine; engines embed it first in their own struct. */
+struct vmm {
+        const struct vmm_ops *ops;
+        pid_t pid;
+        int pidfd;  /* readable once the process has exited; -1 after reap */
+        int status; /* waitpid status, valid when reaped */
+        int reaped;
+};
+
+extern const struct vmm_ops qemu_vmm_ops;
+
+int vmm_start(const struct vmm_ops *ops, const struct vmm_config *c, struct vmm **out,
+              struct lg_err **err) __attribute__((warn_unused_result));
+
+/* Reap the process if it has exited within timeout_ms. 0 reaped, -ETIMEDOUT still running. */
+int vmm_wait(struct vmm *v, int timeout_ms);
+
+/*
+ * Stop the VMM: ops->quit, wait up to grace_ms, then SIGKILL and reap.
+ * Always leaves the process reaped. Returns 0, or -errno for a kill failure.
+ */
+int vmm_stop(struct vmm *v, int grace_ms);
+
+/* Stop (with no grace if still running), release and free. NULL is fine. */
+void vmm_free(struct vmm *v);
+
+/* "exited with status 1", "killed by signal 9", "running". */
+void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
+
+/*
+ * Spawn helper for engines: fork + exec argv with agent_fd and extra_fd
+ * (may be -1) placed at descriptors 3 and 4, stdin from /dev/null,
+ * stdout/stderr appended to log_path, in its own process group, killed if we
+ * die (PR_SET_PDEATHSIG). Fills v->pid and v->pidfd.
+ */
+int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd, const char *log_path)
+        __attribute__((warn_unused_result));
+
+#endif
