@@ -44,7 +44,8 @@ static int run_status(const struct run_opts *o, const struct sandbox_exec_result
                 return res->spawn_errno == ENOENT ? LG_EXIT_NOTFOUND : LG_EXIT_NOEXEC;
         }
         if (res->timed_out) {
-                fprintf(stderr, "luminaguard: error: command timed out after %llu ms and was killed\n",
+                fprintf(stderr,
+                        "luminaguard: error: command timed out after %llu ms and was killed\n",
                         (unsigned long long)o->timeout_ms);
                 return LG_EXIT_TIMEOUT;
         }
@@ -96,12 +97,12 @@ int cmd_run(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error return, not a death */
 
         struct sandbox_opts so = {
-                .image = o.image,
-                .memory_mib = o.memory_mib,
-                .cpus = o.cpus,
-                .boot_timeout_ms = (int)o.boot_timeout_ms,
-                .intr_fd = intr_fd,
-                .build_image = 1,
+            .image = o.image,
+            .memory_mib = o.memory_mib,
+            .cpus = o.cpus,
+            .boot_timeout_ms = (int)o.boot_timeout_ms,
+            .intr_fd = intr_fd,
+            .build_image = 1,
         };
         r = sandbox_create(home, &so, &sb, &err);
         if (r < 0) {
@@ -116,21 +117,25 @@ int cmd_run(int argc, char **argv)
         x.envc = o.envc;
         x.cwd = (char *)o.workdir;
         x.timeout_ms = o.timeout_ms;
-        /* A terminal is not forwarded: the sandbox has no TTY, and reading one would steal input. */
+        /* A terminal is not forwarded: the sandbox has no TTY, and reading one would steal input.
+         */
         struct sandbox_exec_io io = {
-                .in_fd = isatty(STDIN_FILENO) ? -1 : STDIN_FILENO,
-                .out_fd = STDOUT_FILENO,
-                .err_fd = STDERR_FILENO,
-                .intr_fd = intr_fd,
+            .in_fd = isatty(STDIN_FILENO) ? -1 : STDIN_FILENO,
+            .out_fd = STDOUT_FILENO,
+            .err_fd = STDERR_FILENO,
+            .intr_fd = intr_fd,
         };
         r = sandbox_exec(sb, &x, &io, &res, &err);
         if (r < 0) {
                 int lost = err->kind == LG_EK_LOST;
+                char id[64];
 
+                snprintf(id, sizeof(id), "%s", sandbox_id(sb));
                 r = sandbox_destroy(sb, lost, &derr);
                 sb = NULL;
                 if (lost && r == 0)
-                        err_wrap(&err, "console log kept in %s/logs", home);
+                        err_wrap(&err, "sandbox %s (console log kept at %s/logs/%s.console.log)",
+                                 id, home, id);
                 status = cli_report(err);
                 goto out;
         }

@@ -9,21 +9,21 @@
 #include <string.h>
 
 static const char usage[] =
-        "usage: luminaguard [-v] [--home DIR] COMMAND [ARGS...]\n"
-        "\n"
-        "Run AI-agent actions in throwaway micro-VMs.\n"
-        "\n"
-        "Commands:\n"
-        "  run -- CMD...   run one command in a fresh micro-VM (see 'run --help')\n"
-        "  doctor          check what this host offers and what is missing\n"
-        "  image build     build the guest image (done automatically on first use)\n"
-        "  image info      show the guest image and whether it is current\n"
-        "  bench boot      measure cold boot and 'run -- true' against plain QEMU\n"
-        "\n"
-        "Options:\n"
-        "  -v, --verbose   more diagnostics (repeat for debug)\n"
-        "      --home DIR  state directory (default $LUMINAGUARD_HOME or /var/lib/luminaguard)\n"
-        "      --version   print the version\n";
+    "usage: luminaguard [-v] [--home DIR] COMMAND [ARGS...]\n"
+    "\n"
+    "Run AI-agent actions in throwaway micro-VMs.\n"
+    "\n"
+    "Commands:\n"
+    "  run -- CMD...   run one command in a fresh micro-VM (see 'run --help')\n"
+    "  doctor          check what this host offers and what is missing\n"
+    "  image build     build the guest image (done automatically on first use)\n"
+    "  image info      show the guest image and whether it is current\n"
+    "  bench boot      measure cold boot and 'run -- true' against plain QEMU\n"
+    "\n"
+    "Options:\n"
+    "  -v, --verbose   more diagnostics (repeat for debug)\n"
+    "      --home DIR  state directory (default $LUMINAGUARD_HOME or /var/lib/luminaguard)\n"
+    "      --version   print the version\n";
 
 int cli_report(const struct lg_err *err)
 {
@@ -57,10 +57,10 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(int, char **);
         } cmds[] = {
-                {"run", cmd_run},
-                {"doctor", cmd_doctor},
-                {"image", cmd_image},
-                {"bench", cmd_bench},
+            {"run", cmd_run},
+            {"doctor", cmd_doctor},
+            {"image", cmd_image},
+            {"bench", cmd_bench},
         };
         int level = LG_LOG_WARN, i;
 

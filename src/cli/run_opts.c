@@ -11,23 +11,23 @@
 #include <string.h>
 
 const char run_opts_usage[] =
-        "usage: luminaguard run [OPTIONS] -- CMD [ARGS...]\n"
-        "\n"
-        "Run CMD in a fresh micro-VM, stream its output, exit with its status.\n"
-        "\n"
-        "  -t, --timeout DUR       kill the command after DUR (default 30s; 0 = never)\n"
-        "  -m, --memory SIZE       guest memory (default 256M)\n"
-        "  -c, --cpus N            virtual CPUs (default 1)\n"
-        "  -e, --env K=V           set an environment variable (repeatable);\n"
-        "                          --env K passes the host's value of K\n"
-        "  -w, --workdir DIR       working directory inside the sandbox (default /)\n"
-        "      --image NAME        guest image (default base)\n"
-        "      --boot-timeout DUR  give up if the sandbox is not ready within DUR (default 60s)\n"
-        "  -h, --help              this help\n"
-        "\n"
-        "Exit status: the command's, 128+N if signal N ended it, 124 timed out,\n"
-        "120 usage, 121 image, 122 sandbox failed to start, 123 sandbox lost,\n"
-        "125 internal error, 126 not executable, 127 not found, 130 interrupted.\n";
+    "usage: luminaguard run [OPTIONS] -- CMD [ARGS...]\n"
+    "\n"
+    "Run CMD in a fresh micro-VM, stream its output, exit with its status.\n"
+    "\n"
+    "  -t, --timeout DUR       kill the command after DUR (default 30s; 0 = never)\n"
+    "  -m, --memory SIZE       guest memory (default 256M)\n"
+    "  -c, --cpus N            virtual CPUs (default 1)\n"
+    "  -e, --env K=V           set an environment variable (repeatable);\n"
+    "                          --env K passes the host's value of K\n"
+    "  -w, --workdir DIR       working directory inside the sandbox (default /)\n"
+    "      --image NAME        guest image (default base)\n"
+    "      --boot-timeout DUR  give up if the sandbox is not ready within DUR (default 60s)\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "Exit status: the command's, 128+N if signal N ended it, 124 timed out,\n"
+    "120 usage, 121 image, 122 sandbox failed to start, 123 sandbox lost,\n"
+    "125 internal error, 126 not executable, 127 not found, 130 interrupted.\n";
 
 static int add_env(struct run_opts *o, const char *arg, struct lg_err **err)
 {
@@ -59,15 +59,15 @@ static int add_env(struct run_opts *o, const char *arg, struct lg_err **err)
 int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **err)
 {
         static const struct option longopts[] = {
-                {"timeout", required_argument, NULL, 't'},
-                {"memory", required_argument, NULL, 'm'},
-                {"cpus", required_argument, NULL, 'c'},
-                {"env", required_argument, NULL, 'e'},
-                {"workdir", required_argument, NULL, 'w'},
-                {"image", required_argument, NULL, 'I'},
-                {"boot-timeout", required_argument, NULL, 'B'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"timeout", required_argument, NULL, 't'},
+            {"memory", required_argument, NULL, 'm'},
+            {"cpus", required_argument, NULL, 'c'},
+            {"env", required_argument, NULL, 'e'},
+            {"workdir", required_argument, NULL, 'w'},
+            {"image", required_argument, NULL, 'I'},
+            {"boot-timeout", required_argument, NULL, 'B'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         uint64_t v;
         int c, r;
@@ -108,8 +108,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                 case 'c':
                         if (parse_uint(optarg, 1, 64, &v) < 0)
                                 return err_set(err, LG_EK_USAGE, 0,
-                                               "--cpus %s: expected a number from 1 to 64",
-                                               optarg);
+                                               "--cpus %s: expected a number from 1 to 64", optarg);
                         o->cpus = (unsigned)v;
                         break;
                 case 'e':
@@ -137,8 +136,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                         return err_set(err, LG_EK_USAGE, 0, "option %s needs a value",
                                        argv[optind - 1]);
                 default:
-                        return err_set(err, LG_EK_USAGE, 0, "unknown option %s",
-                                       argv[optind - 1]);
+                        return err_set(err, LG_EK_USAGE, 0, "unknown option %s", argv[optind - 1]);
                 }
         }
         if (optind >= argc)

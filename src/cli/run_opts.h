@@ -12,12 +12,12 @@ struct lg_err;
 #define RUN_MAX_ENV            256
 
 struct run_opts {
-        uint64_t timeout_ms;      /* 0 = none */
+        uint64_t timeout_ms; /* 0 = none */
         uint64_t memory_mib;
         unsigned cpus;
         uint64_t boot_timeout_ms;
         const char *image;
-        const char *workdir;      /* guest cwd, absolute; NULL = "/" */
+        const char *workdir;        /* guest cwd, absolute; NULL = "/" */
         char *env[RUN_MAX_ENV + 1]; /* "K=V", NULL-terminated; owned */
         size_t envc;
         char **argv; /* the command: points into the caller's argv */
@@ -31,7 +31,7 @@ struct run_opts {
  * wrong. run_opts_free() releases owned strings either way.
  */
 int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **err)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void run_opts_free(struct run_opts *o);
 
 extern const char run_opts_usage[];

@@ -19,7 +19,10 @@ struct buf {
         size_t limit; /* max readable bytes, 0 = unbounded */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0, 0}
+#define BUF_INIT                                                                                   \
+        {                                                                                          \
+                NULL, 0, 0, 0, 0                                                                   \
+        }
 
 /* Readable bytes and their start. */
 static inline size_t buf_size(const struct buf *b)

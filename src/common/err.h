@@ -33,7 +33,7 @@ struct lg_err {
  * When errnum is not 0, ": strerror(errnum)" is appended to the message.
  */
 int err_set(struct lg_err **err, enum lg_errkind kind, int errnum, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * Prefix the message in *err with "context: ". Returns the same value err_set

@@ -66,7 +66,8 @@ static int remove_contents(int dfd, dev_t dev)
                                 ret = ret ? ret : -EBUSY;
                                 continue;
                         }
-                        sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        sub = openat(dfd, de->d_name,
+                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub < 0) {
                                 ret = ret ? ret : -errno;
                                 continue;

@@ -18,11 +18,11 @@ int fs_remove_tree(const char *path) __attribute__((warn_unused_result));
 
 /* Read a whole file of at most max bytes into a NUL-terminated malloc'd buffer. */
 int fs_read_file(const char *path, size_t max, char **out, size_t *len)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Write data to path atomically: temp file in the same directory, fsync, rename. */
 int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* True if path exists (any type, symlinks not followed). */
 int fs_exists(const char *path);

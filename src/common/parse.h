@@ -16,6 +16,6 @@ int parse_size(const char *s, uint64_t *bytes) __attribute__((warn_unused_result
 
 /* Unsigned decimal integer in [min, max]. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

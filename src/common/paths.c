@@ -37,10 +37,10 @@ int paths_find_data(const char *rel, char *out, size_t outsz)
 {
         /* Relative to the directory holding the running binary. */
         static const char *const rel_dirs[] = {
-                "",                         /* build/bin/lg-agent */
-                "/../../",                  /* source tree: build/bin -> images/ */
-                "/../libexec/luminaguard/", /* installed agent */
-                "/../share/luminaguard/",   /* installed recipes */
+            "",                         /* build/bin/lg-agent */
+            "/../../",                  /* source tree: build/bin -> images/ */
+            "/../libexec/luminaguard/", /* installed agent */
+            "/../share/luminaguard/",   /* installed recipes */
         };
         char exe[PATH_MAX], *slash;
         const char *env = getenv("LUMINAGUARD_DATADIR");

@@ -38,8 +38,13 @@ static int exec_lost(struct exec_state *s, struct lg_err **err, const char *what
                 struct pollfd p = {.fd = sandbox_vmm_pidfd(s->sb), .events = POLLIN};
 
                 /* Give a dying VMM a moment so the message can say how it ended. */
-                if (poll(&p, 1, 200) == 1) {
+                if (poll(&p, 1, 500) == 1) {
                         sandbox_vmm_exit(s->sb, how, sizeof(how));
+                        if (strcmp(how, "exited with status 0") == 0)
+                                return err_set(err, LG_EK_LOST, 0,
+                                               "the guest powered off during the command "
+                                               "(its agent ended: %s)",
+                                               what);
                         return err_set(err, LG_EK_LOST, 0, "the sandbox VM %s during the command",
                                        how);
                 }
@@ -143,7 +148,11 @@ int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct 
 {
         struct proto_exec x = *req;
         struct exec_state s = {
-                .sb = sb, .c = sandbox_agent(sb), .io = io, .res = res, .stdin_open = io->in_fd >= 0,
+            .sb = sb,
+            .c = sandbox_agent(sb),
+            .io = io,
+            .res = res,
+            .stdin_open = io->in_fd >= 0,
         };
         uint64_t deadline = 0;
         int r;
@@ -166,13 +175,13 @@ int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct 
                         return exec_lost(&s, err, "write to the guest agent", -r);
 
                 struct pollfd p[4] = {
-                        {.fd = s.c->fd, .events = agent_conn_events(s.c)},
-                        {.fd = sandbox_vmm_pidfd(sb), .events = POLLIN},
-                        {.fd = io->intr_fd, .events = POLLIN},
-                        {.fd = s.stdin_open && buf_size(agent_conn_out(s.c)) < EXEC_STDIN_HIGH
-                                       ? io->in_fd
-                                       : -1,
-                         .events = POLLIN},
+                    {.fd = s.c->fd, .events = agent_conn_events(s.c)},
+                    {.fd = sandbox_vmm_pidfd(sb), .events = POLLIN},
+                    {.fd = io->intr_fd, .events = POLLIN},
+                    {.fd = s.stdin_open && buf_size(agent_conn_out(s.c)) < EXEC_STDIN_HIGH
+                               ? io->in_fd
+                               : -1,
+                     .events = POLLIN},
                 };
                 int timeout = deadline ? mono_left_ms(deadline) : -1;
 

@@ -20,13 +20,13 @@ struct sandbox_exec_io {
 };
 
 struct sandbox_exec_result {
-        int exit_code;       /* when !signo and !spawn_errno */
-        int signo;           /* the signal that ended it, or 0 */
-        int timed_out;       /* the agent killed it at its timeout */
-        int spawn_errno;     /* it never started: ENOENT, EACCES, ... */
-        char message[512];   /* the agent's message when spawn_errno is set */
-        uint64_t out_bytes;  /* stdout bytes received */
-        uint64_t err_bytes;  /* stderr bytes received */
+        int exit_code;      /* when !signo and !spawn_errno */
+        int signo;          /* the signal that ended it, or 0 */
+        int timed_out;      /* the agent killed it at its timeout */
+        int spawn_errno;    /* it never started: ENOENT, EACCES, ... */
+        char message[512];  /* the agent's message when spawn_errno is set */
+        uint64_t out_bytes; /* stdout bytes received */
+        uint64_t err_bytes; /* stderr bytes received */
 };
 
 /*
@@ -38,6 +38,6 @@ struct sandbox_exec_result {
  */
 int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct sandbox_exec_io *io,
                  struct sandbox_exec_result *res, struct lg_err **err)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -13,7 +13,7 @@
 
 /* Pick a fresh random id (id: RUNDIR_ID_LEN+1 bytes), create the directory. */
 int rundir_create(const char *home, char *id, char *dir, size_t dirsz)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Remove run directories whose owner is dead. Returns the count, or -errno. */
 int rundir_gc(const char *home);

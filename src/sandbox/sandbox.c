@@ -110,9 +110,9 @@ static int sandbox_wait_ready(struct sandbox *sb, const struct sandbox_opts *o, 
                         return err_set(err, LG_EK_START, -r, "guest agent channel");
 
                 struct pollfd p[3] = {
-                        {.fd = sb->agent.fd, .events = POLLIN},
-                        {.fd = sb->vmm->pidfd, .events = POLLIN},
-                        {.fd = o->intr_fd, .events = POLLIN},
+                    {.fd = sb->agent.fd, .events = POLLIN},
+                    {.fd = sb->vmm->pidfd, .events = POLLIN},
+                    {.fd = o->intr_fd, .events = POLLIN},
                 };
                 int left = mono_left_ms(deadline);
 

@@ -15,12 +15,12 @@ struct sandbox;
 struct agent_conn;
 
 struct sandbox_opts {
-        const char *image;       /* image name, "base" */
-        uint64_t memory_mib;     /* guest RAM */
-        unsigned cpus;           /* vCPUs */
-        int boot_timeout_ms;     /* bound on "agent ready" */
-        int intr_fd;             /* readable = give up (a signalfd); -1 for none */
-        int build_image;         /* build the image when missing or stale */
+        const char *image;   /* image name, "base" */
+        uint64_t memory_mib; /* guest RAM */
+        unsigned cpus;       /* vCPUs */
+        int boot_timeout_ms; /* bound on "agent ready" */
+        int intr_fd;         /* readable = give up (a signalfd); -1 for none */
+        int build_image;     /* build the image when missing or stale */
 };
 
 #define SANDBOX_DEFAULT_MEMORY_MIB 256

@@ -51,7 +51,8 @@ static int qemu_cmdline(const char *base, enum accel_kind accel, char *out, size
         if (copy == NULL)
                 return -ENOMEM;
         out[0] = '\0';
-        for (char *tok = strtok_r(copy, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+        for (char *tok = strtok_r(copy, " \t\n", &save); tok;
+             tok = strtok_r(NULL, " \t\n", &save)) {
                 if (strncmp(tok, "tsc_early_khz=", 14) == 0)
                         continue;
                 int n = snprintf(out + used, outsz - used, "%s%s", used ? " " : "", tok);
@@ -60,7 +61,8 @@ static int qemu_cmdline(const char *base, enum accel_kind accel, char *out, size
                 used += (size_t)n;
         }
         if (accel == ACCEL_TCG) {
-                int n = snprintf(out + used, outsz - used, "%stsc_early_khz=2500000", used ? " " : "");
+                int n =
+                    snprintf(out + used, outsz - used, "%stsc_early_khz=2500000", used ? " " : "");
                 if (n < 0 || (size_t)n >= outsz - used)
                         return -E2BIG;
         }
@@ -70,7 +72,7 @@ static int qemu_cmdline(const char *base, enum accel_kind accel, char *out, size
 static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_err **err)
 {
         char machine[128], mem[32], smp[16], name[96], console[PATH_MAX + 32], log[PATH_MAX],
-                cmdline[2048];
+            cmdline[2048];
         _cleanup_fd_ int qmp_ours = -1, qmp_theirs = -1;
         struct qemu_vmm *q;
         int sv[2], r;
@@ -93,31 +95,55 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
         snprintf(log, sizeof(log), "%s/vmm.log", c->run_dir);
 
         const char *argv[] = {
-                qemu_binary(),
-                "-name", name,
-                "-M", machine,
-                "-cpu", c->accel == ACCEL_KVM ? "host" : "max",
-                "-m", mem,
-                "-smp", smp,
-                /* Nothing we did not ask for: no default NIC, VGA, floppy, CD, monitor. */
-                "-nodefaults", "-no-user-config", "-display", "none", "-net", "none",
-                /* The guest clock starts from host UTC; nothing is ever written back. */
-                "-rtc", "base=utc,clock=host",
-                "-kernel", c->kernel,
-                "-initrd", c->initrd,
-                "-append", cmdline,
-                "-chardev", console, "-serial", "chardev:con",
-                "-device", "virtio-serial-device,max_ports=2",
-                "-chardev", "socket,id=agent,fd=3",
-                "-device", "virtserialport,chardev=agent,name=lg.agent,nr=1",
-                "-chardev", "socket,id=qmp,fd=4",
-                "-mon", "chardev=qmp,mode=control",
-                /* A guest reboot ends the VM instead of booting it again. */
-                "-no-reboot",
-                /* QEMU's own seccomp filter; fd-passing keeps working under it. */
-                "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-                "-msg", "timestamp=on",
-                NULL,
+            qemu_binary(),
+            "-name",
+            name,
+            "-M",
+            machine,
+            "-cpu",
+            c->accel == ACCEL_KVM ? "host" : "max",
+            "-m",
+            mem,
+            "-smp",
+            smp,
+            /* Nothing we did not ask for: no default NIC, VGA, floppy, CD, monitor. */
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-net",
+            "none",
+            /* The guest clock starts from host UTC; nothing is ever written back. */
+            "-rtc",
+            "base=utc,clock=host",
+            "-kernel",
+            c->kernel,
+            "-initrd",
+            c->initrd,
+            "-append",
+            cmdline,
+            "-chardev",
+            console,
+            "-serial",
+            "chardev:con",
+            "-device",
+            "virtio-serial-device,max_ports=2",
+            "-chardev",
+            "socket,id=agent,fd=3",
+            "-device",
+            "virtserialport,chardev=agent,name=lg.agent,nr=1",
+            "-chardev",
+            "socket,id=qmp,fd=4",
+            "-mon",
+            "chardev=qmp,mode=control",
+            /* A guest reboot ends the VM instead of booting it again. */
+            "-no-reboot",
+            /* QEMU's own seccomp filter; fd-passing keeps working under it. */
+            "-sandbox",
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            "-msg",
+            "timestamp=on",
+            NULL,
         };
 
         q = calloc(1, sizeof(*q));
@@ -168,8 +194,8 @@ static void qemu_release(struct vmm *v)
 }
 
 const struct vmm_ops qemu_vmm_ops = {
-        .name = "qemu",
-        .start = qemu_start,
-        .quit = qemu_quit,
-        .release = qemu_release,
+    .name = "qemu",
+    .start = qemu_start,
+    .quit = qemu_quit,
+    .release = qemu_release,
 };

@@ -81,7 +81,8 @@ void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz)
 }
 
 /* In the child between fork and exec: only async-signal-safe calls, no return. */
-static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int log_fd, pid_t parent)
+static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int log_fd,
+                      pid_t parent)
 {
         sigset_t none;
         int devnull;
@@ -109,7 +110,8 @@ static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int 
         _exit(127);
 }
 
-int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd, const char *log_path)
+int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd,
+              const char *log_path)
 {
         pid_t parent = getpid(), pid;
         int log_fd, pidfd, saved;

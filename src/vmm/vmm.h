@@ -73,7 +73,7 @@ void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
  * stdout/stderr appended to log_path, in its own process group, killed if we
  * die (PR_SET_PDEATHSIG). Fills v->pid and v->pidfd.
  */
-int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd, const char *log_path)
-        __attribute__((warn_unused_result));
+int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd,
+              const char *log_path) __attribute__((warn_unused_result));
 
 #endif

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `luminaguard bench WHAT`: benchmarks that print measured figures. */
+#include "bench/bench_boot.h"
+#include "cli/cli.h"
+#include "common/err.h"
+#include "common/fs.h"
+#include "common/parse.h"
+#include "common/paths.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char bench_usage[] =
+    "usage: luminaguard bench boot [--runs N] [--json FILE]\n"
+    "\n"
+    "  boot   cold boot to agent ready and 'run -- true' end to end, against plain\n"
+    "         QEMU booting the same kernel and initramfs to a shell, interleaved.\n"
+    "         --runs N (default 10), --json FILE (default $LUMINAGUARD_HOME/bench/).\n";
+
+static int bench_boot_cmd(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+            {"runs", required_argument, NULL, 'n'},
+            {"json", required_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        struct bench_boot_opts o = {.runs = 10, .json_path = NULL};
+        struct lg_err *err = NULL;
+        char home[PATH_MAX];
+        uint64_t v;
+        int c, r;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+n:j:h", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'n':
+                        if (parse_uint(optarg, 1, 10000, &v) < 0) {
+                                fprintf(stderr,
+                                        "luminaguard: error: --runs %s: expected 1..10000\n",
+                                        optarg);
+                                return LG_EXIT_USAGE;
+                        }
+                        o.runs = (unsigned)v;
+                        break;
+                case 'j':
+                        o.json_path = optarg;
+                        break;
+                case 'h':
+                        fputs(bench_usage, stdout);
+                        return 0;
+                default:
+                        fprintf(stderr, "luminaguard: error: bad option %s\n%s", argv[optind - 1],
+                                bench_usage);
+                        return LG_EXIT_USAGE;
+                }
+        }
+        r = paths_home(home, sizeof(home));
+        if (r == 0)
+                r = fs_mkdir_p(home, 0700);
+        if (r < 0) {
+                fprintf(stderr, "luminaguard: error: state directory: %s\n", strerror(-r));
+                return LG_EXIT_INTERNAL;
+        }
+        if (bench_boot(home, &o, stdout, &err) < 0) {
+                r = cli_report(err);
+                err_free(&err);
+                return r;
+        }
+        return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+        if (argc >= 2 && strcmp(argv[1], "boot") == 0)
+                return bench_boot_cmd(argc - 1, argv + 1);
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+                fputs(bench_usage, stdout);
+                return 0;
+        }
+        fprintf(stderr, "luminaguard: error: %s\n%s",
+                argc < 2 ? "missing benchmark name" : "unknown benchmark", bench_usage);
+        return LG_EXIT_USAGE;
+}
