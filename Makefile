@@ -87,8 +87,8 @@ $(B)/tests/%: tests/unit/%.c $(B)/libhost.a tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -Itests/unit $(HOST_LDFLAGS) -o $@ $< $(B)/libhost.a $(HOST_LIBS)
 
-unit: $(UNIT_BIN)
-	@tests/unit/run.sh $(UNIT_BIN)
+unit: $(UNIT_BIN) $(B)/bin/lg-agent
+	@LG_AGENT_BIN=$(B)/bin/lg-agent tests/unit/run.sh $(UNIT_BIN)
 
 # libFuzzer needs clang; the harness also builds as a replay tool with a plain main().
 # The codec is pure: it needs only the buffer from src/common.

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what LuminaGuard needs to build, run and test on Debian 12 (as root).
+# Idempotent: apt-get skips what is already there.
+set -euo pipefail
+pkgs=(
+        build-essential        # gcc, make, libc static archive for lg-agent
+        clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes for the fuzz target
+        clang-format           # style is checked by the test target
+        libjansson-dev         # JSON (QMP, reports)
+        libssl-dev             # libcrypto: SHA-256 of image recipes
+        qemu-system-x86        # the VMM (microvm machine)
+        busybox-static         # guest userland in the initramfs
+        cpio gzip              # initramfs assembly
+        procps                 # pgrep/pkill in tests
+        ca-certificates
+)
+missing=()
+for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+                echo "deps: need root to install: ${missing[*]}" >&2
+                exit 1
+        fi
+        echo "deps: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

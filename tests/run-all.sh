@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Every test tier, in order of cost; one summary line at the end; non-zero on any failure.
+#   FUZZ_SECONDS=N   fuzzing time (default 30)
+#   LG_SKIP_SAN=1    skip the sanitizer pass (for quick local runs only; CI runs it)
+set -u
+cd "$(dirname "$0")/.."
+export LG_TEST_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
+results=()
+failed=0
+step() {
+        local name=$1; shift
+        echo "=== $name"
+        local t0=$SECONDS
+        if "$@"; then results+=("ok    $name ($((SECONDS - t0)) s)")
+        else results+=("FAIL  $name ($((SECONDS - t0)) s)"); failed=$((failed + 1)); fi
+}
+
+step "format (clang-format)" make -s format-check
+step "build" make -s -j2
+step "unit tests" make -s unit
+if [ "${LG_SKIP_SAN:-0}" = 1 ]; then
+        echo "=== sanitizer pass SKIPPED: LG_SKIP_SAN=1 was set"
+        results+=("SKIP  sanitizer build + suite (LG_SKIP_SAN=1)")
+else
+        step "build (ASan+UBSan)" make -s -j2 SAN=1
+        step "unit tests (ASan+UBSan)" make -s unit SAN=1
+fi
+if command -v clang >/dev/null; then
+        step "fuzz codec (${FUZZ_SECONDS:-30} s)" make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+else
+        echo "=== fuzz SKIPPED: clang is not installed (apt-get install clang)"
+        results+=("SKIP  fuzz (no clang)")
+        failed=$((failed + 1))   # CI installs clang; its absence is a setup failure
+fi
+step "integration: run in micro-VMs" tests/integration/test_run.sh build
+if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
+        step "integration under ASan+UBSan" tests/integration/test_run.sh build-san
+fi
+
+echo
+echo "=== summary"
+printf '  %s\n' "${results[@]}"
+total=${#results[@]}
+echo "suite: $((total - failed)) of $total steps passed, $failed failed"
+[ "$failed" -eq 0 ]
