@@ -37,6 +37,38 @@ int image_ensure(const char *home, const char *name, int build_if_needed, int pr
 
 /* Build (or rebuild when force, or when stale) image `name` under home, atomically. */
 int image_build(const char *home, const char *name, int force, int progress, struct lg_err **err)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
+
+/* The files an image is built from, found with paths_find_data(). */
+struct image_recipe {
+        char build_sh[PATH_MAX]; /* images/<name>/build.sh */
+        char init[PATH_MAX];     /* images/<name>/init */
+        char agent[PATH_MAX];    /* lg-agent (static binary) */
+};
+
+/* Locate the recipe of `name`. LG_EK_IMAGE naming the missing file. */
+int image_recipe_find(const char *name, struct image_recipe *r, struct lg_err **err)
+    __attribute__((warn_unused_result));
+
+/*
+ * key = hex SHA-256 over each recipe file as (role, size, content), so that
+ * any change to any input, or moving bytes between inputs, changes the key.
+ */
+int image_recipe_key(const struct image_recipe *r, char key[65], struct lg_err **err)
+    __attribute__((warn_unused_result));
+
+/* What `luminaguard image info` shows; filled as far as it can be. */
+struct image_info {
+        struct image_paths paths;     /* paths.key: the key the image was built with */
+        char recipe_key[65];          /* key of the recipe now, "" when no recipe found */
+        int present;                  /* every image file exists and is readable */
+        int stale;                    /* present, recipe found, and the keys differ */
+        char problem[PATH_MAX + 256]; /* why it is not present (or ""), for humans */
+        char manifest[2048];          /* the manifest file as written */
+};
+
+/* Inspect image `name` without building. Fails only for a bad name or no memory. */
+int image_inspect(const char *home, const char *name, struct image_info *info, struct lg_err **err)
+    __attribute__((warn_unused_result));
 
 #endif

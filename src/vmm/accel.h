@@ -17,11 +17,11 @@ enum accel_kind {
 };
 
 struct accel_probe {
-        int kvm_present;      /* /dev/kvm exists */
-        int kvm_usable;       /* opened, API version 12, VM created */
-        double ns_per_iter;   /* ring-0 loop cost, < 0 when not measured */
-        int hw_speed;         /* ns_per_iter under the hardware threshold */
-        char detail[256];     /* human-readable summary of what was found */
+        int kvm_present;    /* /dev/kvm exists */
+        int kvm_usable;     /* opened, API version 12, VM created */
+        double ns_per_iter; /* ring-0 loop cost, < 0 when not measured */
+        int hw_speed;       /* ns_per_iter under the hardware threshold */
+        char detail[256];   /* human-readable summary of what was found */
 };
 
 /* Run the probe now (tens to hundreds of ms under software KVM). Never fails. */
@@ -35,5 +35,23 @@ void accel_probe_run(struct accel_probe *p);
 enum accel_kind accel_choose(const char *home, char *why, unsigned whysz);
 
 const char *accel_name(enum accel_kind k);
+
+/*
+ * The probe result for this host boot: read from <home>/host-probe when the
+ * boot id recorded there matches /proc/sys/kernel/random/boot_id, else run the
+ * probe and store the result (best effort; home may be NULL to skip caching).
+ * Returns 1 when the result came from the cache, 0 when the probe ran now.
+ */
+int accel_probe_get(const char *home, struct accel_probe *p);
+
+/*
+ * The cache file itself (key=value lines). load: 0, -ESTALE when the file was
+ * written during another boot, -errno when unreadable. store: 0 / -errno,
+ * written atomically.
+ */
+int accel_cache_load(const char *path, const char *boot_id, struct accel_probe *p)
+    __attribute__((warn_unused_result));
+int accel_cache_store(const char *path, const char *boot_id, const struct accel_probe *p)
+    __attribute__((warn_unused_result));
 
 #endif

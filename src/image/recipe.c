@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Image recipe: where its files are and the key that identifies a build of them. */
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "common/paths.h"
+#include "image/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void cleanup_md_ctx(EVP_MD_CTX **c)
+{
+        EVP_MD_CTX_free(*c);
+}
+
+int image_recipe_find(const char *name, struct image_recipe *r, struct lg_err **err)
+{
+        struct {
+                const char *rel;
+                char *out;
+        } files[] = {{"build.sh", r->build_sh}, {"init", r->init}, {NULL, r->agent}};
+
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                char rel[256];
+                int n;
+
+                if (files[i].rel == NULL)
+                        n = snprintf(rel, sizeof(rel), "lg-agent");
+                else
+                        n = snprintf(rel, sizeof(rel), "images/%s/%s", name, files[i].rel);
+                if (n < 0 || (size_t)n >= sizeof(rel))
+                        return err_set(err, LG_EK_USAGE, ENAMETOOLONG, "image name %s", name);
+                if (paths_find_data(rel, files[i].out, PATH_MAX) < 0)
+                        return err_set(
+                            err, LG_EK_IMAGE, 0,
+                            "%s not found (looked in $LUMINAGUARD_DATADIR, next to the "
+                            "luminaguard binary and in the install tree)%s",
+                            rel, files[i].rel == NULL ? "; run 'make' to build lg-agent" : "");
+        }
+        return 0;
+}
+
+/* Feed one recipe file to the digest as role NUL size(8, LE) content. */
+static int hash_file(EVP_MD_CTX *md, const char *role, const char *path, struct lg_err **err)
+{
+        _cleanup_fd_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        unsigned char buf[65536], size_le[8];
+        struct stat st;
+        uint64_t left;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return err_set(err, LG_EK_IMAGE, errno, "recipe file %s", path);
+        left = (uint64_t)st.st_size;
+        for (int i = 0; i < 8; i++)
+                size_le[i] = (unsigned char)(left >> (8 * i));
+        if (!EVP_DigestUpdate(md, role, strlen(role) + 1) ||
+            !EVP_DigestUpdate(md, size_le, sizeof(size_le)))
+                return err_set(err, LG_EK_INTERNAL, 0, "SHA-256 update failed");
+        /* Hash exactly the size announced above, so a file growing under us is an error. */
+        while (left > 0) {
+                ssize_t n = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return err_set(err, LG_EK_IMAGE, errno, "read recipe file %s", path);
+                if (n == 0)
+                        return err_set(err, LG_EK_IMAGE, 0, "recipe file %s shrank while read",
+                                       path);
+                if (!EVP_DigestUpdate(md, buf, (size_t)n))
+                        return err_set(err, LG_EK_INTERNAL, 0, "SHA-256 update failed");
+                left -= (uint64_t)n;
+        }
+        return 0;
+}
+
+int image_recipe_key(const struct image_recipe *r, char key[65], struct lg_err **err)
+{
+        __attribute__((cleanup(cleanup_md_ctx))) EVP_MD_CTX *md = EVP_MD_CTX_new();
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        int ret;
+
+        if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+                return err_set(err, LG_EK_INTERNAL, ENOMEM, "SHA-256 init");
+        if ((ret = hash_file(md, "build.sh", r->build_sh, err)) < 0 ||
+            (ret = hash_file(md, "init", r->init, err)) < 0 ||
+            (ret = hash_file(md, "lg-agent", r->agent, err)) < 0)
+                return ret;
+        if (!EVP_DigestFinal_ex(md, digest, &len) || len != 32)
+                return err_set(err, LG_EK_INTERNAL, 0, "SHA-256 final failed");
+        for (unsigned i = 0; i < len; i++)
+                snprintf(key + 2 * i, 3, "%02x", digest[i]);
+        return 0;
+}
