@@ -57,8 +57,15 @@ int parse_duration_ms(const char *s, uint64_t *ms)
         if (r < 0)
                 return r;
         for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-                if (strcmp(s, units[i].suffix) == 0)
-                        return __builtin_mul_overflow(v, units[i].mul, ms) ? -ERANGE : 0;
+                uint64_t prod;
+
+                if (strcmp(s, units[i].suffix) != 0)
+                        continue;
+                /* The output is untouched on error: the product lands in prod first. */
+                if (__builtin_mul_overflow(v, units[i].mul, &prod))
+                        return -ERANGE;
+                *ms = prod;
+                return 0;
         }
         return -EINVAL;
 }
@@ -103,5 +110,8 @@ int parse_size(const char *s, uint64_t *bytes)
                 s++;
         if (*s != '\0')
                 return -EINVAL;
-        return __builtin_mul_overflow(v, mul, bytes) ? -ERANGE : 0;
+        if (__builtin_mul_overflow(v, mul, &v))
+                return -ERANGE;
+        *bytes = v;
+        return 0;
 }

@@ -66,7 +66,9 @@ TEST(size_rejects)
         CHECK_EQ_INT(parse_size("12Q", &b), -EINVAL);
         CHECK_EQ_INT(parse_size("12MM", &b), -EINVAL);
         CHECK_EQ_INT(parse_size("-1M", &b), -EINVAL);
+        b = 7;
         CHECK_EQ_INT(parse_size("99999999999T", &b), -ERANGE);
+        CHECK_EQ_INT(b, 7);
 }
 
 TEST(uint_range)
