@@ -116,7 +116,6 @@ check: all
 install: all
 	install -D -m 0755 $(B)/bin/luminaguard $(DESTDIR)$(PREFIX)/bin/luminaguard
 	install -D -m 0755 $(B)/bin/lg-agent $(DESTDIR)$(PREFIX)/libexec/luminaguard/lg-agent
-	install -D -m 0644 images/base/init $(DESTDIR)$(PREFIX)/share/luminaguard/images/base/init
 	install -D -m 0755 images/base/build.sh $(DESTDIR)$(PREFIX)/share/luminaguard/images/base/build.sh
 
 clean:

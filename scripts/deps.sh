@@ -10,7 +10,7 @@ pkgs=(
         libssl-dev             # libcrypto: SHA-256 of image recipes
         qemu-system-x86        # the VMM (microvm machine)
         busybox-static         # guest userland in the initramfs
-        cpio gzip              # initramfs assembly
+        cpio gzip lz4          # initramfs assembly, kernel unpacking
         procps                 # pgrep/pkill in tests
         ca-certificates
 )

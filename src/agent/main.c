@@ -12,6 +12,7 @@
  * serves a new session, starting with a new READY.
  */
 #include "agent/agent.h"
+#include "agent/sysinit.h"
 #include "common/log.h"
 #include "common/monotime.h"
 #include "common/fdio.h"
@@ -270,6 +271,11 @@ int main(int argc, char **argv)
         }
         if (optind != argc || (fd >= 0 && dev != NULL))
                 usage();
+        /* As the initramfs's /init we set the system up ourselves and power off on exit. */
+        if (getpid() == 1) {
+                sysinit_run();
+                a->poweroff = 1;
+        }
         if (fd < 0)
                 ensure_stdio();
         r = setup_signals(a);

@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *const image_files[] = {"vmlinuz", "initramfs.cpio.gz", "cmdline", "manifest"};
+static const char *const image_files[] = {"vmlinux", "initramfs.cpio.gz", "cmdline", "manifest"};
 
 /* Names become path components: keep them boring. */
 static int check_name(const char *name, struct lg_err **err)
@@ -91,7 +91,7 @@ int image_inspect(const char *home, const char *name, struct image_info *info, s
         if ((r = check_name(name, err)) < 0)
                 return r;
         if (snprintf(p->dir, sizeof(p->dir), "%s/images/%s", home, name) >= (int)sizeof(p->dir) ||
-            path_in(p->kernel, p->dir, "vmlinuz") < 0 ||
+            path_in(p->kernel, p->dir, "vmlinux") < 0 ||
             path_in(p->initrd, p->dir, "initramfs.cpio.gz") < 0)
                 return err_set(err, LG_EK_USAGE, ENAMETOOLONG, "image directory under %s", home);
 
@@ -235,7 +235,6 @@ static int run_builder(const struct image_recipe *rc, const char *home, const ch
                     dup2(pfd[1], 2) < 0)
                         _exit(127);
                 setenv("LG_AGENT", rc->agent, 1);
-                setenv("LG_INIT", rc->init, 1);
                 setenv("LG_CACHE", cache, 1);
                 /* bash explicitly: build.sh may have lost its x bit on the way here. */
                 execlp("bash", "bash", rc->build_sh, outdir, (char *)NULL);

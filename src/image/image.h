@@ -2,12 +2,12 @@
 /*
  * Guest images (DESIGN.md §4). An image lives in $LUMINAGUARD_HOME/images/<name>/:
  *
- *     vmlinuz            Debian cloud kernel (bzImage), from `apt-get download`
- *     initramfs.cpio.gz  busybox-static, lg-agent, virtio modules, init
+ *     vmlinux            Debian cloud kernel (ELF, booted via PVH), from `apt-get download`
+ *     initramfs.cpio.gz  busybox-static, virtio modules, lg-agent (also /init)
  *     cmdline            kernel command line the image needs (one line)
  *     manifest           key=value lines: recipe key, kernel package/version, build time
  *
- * The recipe is images/<name>/ in the source tree (build.sh + init) plus the
+ * The recipe is images/<name>/ in the source tree (build.sh) plus the
  * lg-agent binary; its SHA-256 is the image key. An image whose key differs
  * from the recipe's is stale and rebuilt on first use.
  */
@@ -42,7 +42,6 @@ int image_build(const char *home, const char *name, int force, int progress, str
 /* The files an image is built from, found with paths_find_data(). */
 struct image_recipe {
         char build_sh[PATH_MAX]; /* images/<name>/build.sh */
-        char init[PATH_MAX];     /* images/<name>/init */
         char agent[PATH_MAX];    /* lg-agent (static binary) */
 };
 

@@ -23,7 +23,7 @@ int image_recipe_find(const char *name, struct image_recipe *r, struct lg_err **
         struct {
                 const char *rel;
                 char *out;
-        } files[] = {{"build.sh", r->build_sh}, {"init", r->init}, {NULL, r->agent}};
+        } files[] = {{"build.sh", r->build_sh}, {NULL, r->agent}};
 
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
                 char rel[256];
@@ -89,7 +89,6 @@ int image_recipe_key(const struct image_recipe *r, char key[65], struct lg_err *
         if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "SHA-256 init");
         if ((ret = hash_file(md, "build.sh", r->build_sh, err)) < 0 ||
-            (ret = hash_file(md, "init", r->init, err)) < 0 ||
             (ret = hash_file(md, "lg-agent", r->agent, err)) < 0)
                 return ret;
         if (!EVP_DigestFinal_ex(md, digest, &len) || len != 32)
