@@ -119,7 +119,7 @@ static int ours_ready(const char *home, double *ms, struct lg_err **err)
         if (r < 0)
                 return r;
         *ms = sandbox_ready_ms(sb);
-        return sandbox_destroy(sb, 0, err);
+        return sandbox_destroy(sb, err);
 }
 
 /* `luminaguard run -- true` as a user would type it: a new process, start to exit. */

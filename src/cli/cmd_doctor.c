@@ -25,7 +25,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define SANDBOX_MEM_MIB 256ull
+#include "sandbox/sandbox.h"
 
 enum level { L_OK, L_WARN, L_FAIL };
 
@@ -74,7 +74,8 @@ static void check_accel(const char *home)
         char why[512];
         enum accel_kind k;
 
-        accel_probe_run(&p);
+        /* The same cached verdict `run` uses; probes once per host boot. */
+        accel_probe_get(home, &p);
         k = accel_choose(home, why, sizeof(why));
         if (p.hw_speed)
                 report(L_OK, "accelerator", NULL, "%s \u2192 using %s", p.detail, accel_name(k));
@@ -224,14 +225,16 @@ static void check_memory(void)
         mib = kib / 1024;
         if (kib == 0)
                 report(L_WARN, "memory", NULL, "MemAvailable not found in /proc/meminfo");
-        else if (mib < SANDBOX_MEM_MIB)
+        else if (mib < (unsigned long long)SANDBOX_DEFAULT_MEMORY_MIB)
                 report(L_FAIL, "memory", "free memory or run fewer sandboxes",
-                       "%llu MiB available, one sandbox needs %llu MiB", mib, SANDBOX_MEM_MIB);
+                       "%llu MiB available, one sandbox needs %llu MiB", mib,
+                       (unsigned long long)SANDBOX_DEFAULT_MEMORY_MIB);
         else
-                report(mib < 2 * SANDBOX_MEM_MIB ? L_WARN : L_OK, "memory",
-                       "free memory for more than one sandbox",
+                report(mib < 2 * (unsigned long long)SANDBOX_DEFAULT_MEMORY_MIB ? L_WARN : L_OK,
+                       "memory", "free memory for more than one sandbox",
                        "%llu MiB available: room for %llu sandboxes of %llu MiB", mib,
-                       mib / SANDBOX_MEM_MIB, SANDBOX_MEM_MIB);
+                       mib / (unsigned long long)SANDBOX_DEFAULT_MEMORY_MIB,
+                       (unsigned long long)SANDBOX_DEFAULT_MEMORY_MIB);
 }
 
 static void check_disk(const char *home)
@@ -255,7 +258,7 @@ static void check_disk(const char *home)
                 *slash = '\0';
         }
         mib = (unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024);
-        /* An image is ~15 MiB; each template keeps a 256 MiB RAM file. */
+        /* The base image takes ~70 MiB (the uncompressed kernel is most of it). */
         if (mib < 100)
                 report(L_FAIL, "disk", "free space or set LUMINAGUARD_HOME elsewhere",
                        "%llu MiB free under %s", mib, dir);
@@ -270,8 +273,8 @@ static void check_user(void)
         if (geteuid() == 0)
                 report(L_OK, "privileges", NULL, "running as root");
         else
-                report(L_WARN, "privileges", "run as root for cgroup limits and the jailer",
-                       "running as uid %u: cgroup limits and uid switching need root",
+                report(L_OK, "privileges", NULL,
+                       "running as uid %u (TCG needs no privileges; /dev/kvm needs its group)",
                        (unsigned)geteuid());
 }
 

@@ -36,12 +36,25 @@ static int block_interrupts(sigset_t *old)
         return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* The guest wrote this text: no control characters reach the user's terminal. */
+static void print_guest_text(const char *prefix, const char *text)
+{
+        fputs(prefix, stderr);
+        for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+                fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+        fputc('\n', stderr);
+}
+
 static int run_status(const struct run_opts *o, const struct sandbox_exec_result *res)
 {
         if (res->spawn_errno != 0) {
-                fprintf(stderr, "luminaguard: error: %s\n",
-                        res->message[0] ? res->message : strerror(res->spawn_errno));
-                return res->spawn_errno == ENOENT ? LG_EXIT_NOTFOUND : LG_EXIT_NOEXEC;
+                print_guest_text("luminaguard: error: ",
+                                 res->message[0] ? res->message : strerror(res->spawn_errno));
+                /* The agent names the failing step: a missing --workdir is not "command not found".
+                 */
+                if (strncmp(res->message, "exec ", 5) == 0 && res->spawn_errno == ENOENT)
+                        return LG_EXIT_NOTFOUND;
+                return LG_EXIT_NOEXEC;
         }
         if (res->timed_out) {
                 fprintf(stderr,
@@ -127,22 +140,19 @@ int cmd_run(int argc, char **argv)
         };
         r = sandbox_exec(sb, &x, &io, &res, &err);
         if (r < 0) {
-                int lost = err->kind == LG_EK_LOST;
-                char id[64];
+                if (err->kind == LG_EK_LOST) {
+                        const char *log = sandbox_save_logs(sb);
 
-                snprintf(id, sizeof(id), "%s", sandbox_id(sb));
-                r = sandbox_destroy(sb, lost, &derr);
-                sb = NULL;
-                if (lost && r == 0)
-                        err_wrap(&err, "sandbox %s (console log kept at %s/logs/%s.console.log)",
-                                 id, home, id);
+                        err_wrap(&err, "sandbox %s (console log kept at %s)", sandbox_id(sb),
+                                 log ? log : "nowhere: it could not be saved");
+                }
                 status = cli_report(err);
                 goto out;
         }
         status = run_status(&o, &res);
 
 out:
-        if (sb != NULL && sandbox_destroy(sb, 0, &derr) < 0 && status < 120)
+        if (sb != NULL && sandbox_destroy(sb, &derr) < 0 && status < 120)
                 status = LG_EXIT_INTERNAL;
         if (derr != NULL)
                 cli_report(derr);

@@ -22,7 +22,8 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -v, --verbose   more diagnostics (repeat for debug)\n"
-    "      --home DIR  state directory (default $LUMINAGUARD_HOME or /var/lib/luminaguard)\n"
+    "      --home DIR  state directory (default $LUMINAGUARD_HOME, else /var/lib/luminaguard\n"
+    "                  for root, else ~/.local/share/luminaguard)\n"
     "      --version   print the version\n";
 
 int cli_report(const struct lg_err *err)

@@ -16,6 +16,13 @@ static int join(char *out, size_t outsz, const char *a, const char *b, const cha
         return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+        size_t n = strlen(s), m = strlen(suffix);
+
+        return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
 int paths_home(char *out, size_t outsz)
 {
         const char *env = getenv("LUMINAGUARD_HOME");
@@ -61,6 +68,13 @@ int paths_find_data(const char *rel, char *out, size_t outsz)
         for (size_t i = 0; i < sizeof(rel_dirs) / sizeof(rel_dirs[0]); i++) {
                 char dir[PATH_MAX];
 
+                /*
+                 * The source tree is only consulted from a build tree: an
+                 * installed /usr/local/bin/luminaguard must not pick up
+                 * /usr/images/... (build.sh runs on the host as root).
+                 */
+                if (i == 1 && !ends_with(exe, "/build/bin") && !ends_with(exe, "/build-san/bin"))
+                        continue;
                 if (join(dir, sizeof(dir), exe, i == 0 ? "/" : rel_dirs[i], "") < 0)
                         continue;
                 if (join(out, outsz, dir, rel, "") == 0 && access(out, F_OK) == 0)

@@ -217,8 +217,12 @@ static int run_builder(const struct image_recipe *rc, const char *home, const ch
 
         if (log == NULL)
                 return err_set(err, LG_EK_IMAGE, errno, "create build log %s", logpath);
-        if (path_in(cache, home, "cache") < 0 || fs_mkdir_p(cache, 0755) < 0)
-                return err_set(err, LG_EK_IMAGE, errno, "create cache directory %s", cache);
+        int mr = path_in(cache, home, "cache");
+
+        if (mr == 0)
+                mr = fs_mkdir_p(cache, 0700);
+        if (mr < 0)
+                return err_set(err, LG_EK_IMAGE, -mr, "create cache directory under %s", home);
         if (pipe2(pfd, O_CLOEXEC) < 0)
                 return err_set(err, LG_EK_INTERNAL, errno, "pipe");
         fflush(NULL);
@@ -328,7 +332,7 @@ int image_build(const char *home, const char *name, int force, int progress, str
             snprintf(logpath, sizeof(logpath), "%s/.%s.build.log", images, name) >=
                 (int)sizeof(logpath))
                 return err_set(err, LG_EK_USAGE, ENAMETOOLONG, "image paths under %s", home);
-        if ((r = fs_mkdir_p(images, 0755)) < 0)
+        if ((r = fs_mkdir_p(images, 0700)) < 0)
                 return err_set(err, LG_EK_IMAGE, -r, "create %s", images);
         if ((r = lock_images(images, progress, &lock_fd, err)) < 0)
                 return r;

@@ -42,9 +42,8 @@ static int exec_lost(struct exec_state *s, struct lg_err **err, const char *what
                         sandbox_vmm_exit(s->sb, how, sizeof(how));
                         if (strcmp(how, "exited with status 0") == 0)
                                 return err_set(err, LG_EK_LOST, 0,
-                                               "the guest powered off during the command "
-                                               "(its agent ended: %s)",
-                                               what);
+                                               "the guest shut down during the command "
+                                               "(power-off, reboot or kernel panic)");
                         return err_set(err, LG_EK_LOST, 0, "the sandbox VM %s during the command",
                                        how);
                 }

@@ -53,30 +53,10 @@ void sandbox_vmm_exit(struct sandbox *sb, char *out, size_t outsz)
         vmm_describe_exit(sb->vmm, out, outsz);
 }
 
-const char *sandbox_kept_log(const struct sandbox *sb)
-{
-        return sb->kept_log;
-}
-
 double sandbox_ready_ms(const struct sandbox *sb)
 {
         return (double)(sb->t_ready_ns - sb->t_start_ns) / 1e6;
 }
-
-/* First line of the VMM's own log, for error messages ("" when empty). */
-static void vmm_first_line(const struct sandbox *sb, char *out, size_t outsz)
-{
-        char path[PATH_MAX + 16];
-        _cleanup_free_ char *text = NULL;
-
-        out[0] = '\0';
-        snprintf(path, sizeof(path), "%s/vmm.log", sb->run_dir);
-        if (fs_read_file(path, 64 << 10, &text, NULL) < 0)
-                return;
-        snprintf(out, outsz, "%.*s", (int)strcspn(text, "\n"), text);
-}
-
-static void sandbox_keep_logs(struct sandbox *sb);
 
 /*
  * Wait for the agent's READY frame. The VMM dying, the deadline and the
@@ -135,8 +115,11 @@ static int sandbox_wait_ready(struct sandbox *sb, const struct sandbox_opts *o, 
                 if (p[1].revents & POLLIN) {
                         char how[96], said[256];
 
+                        char log[PATH_MAX + 16];
+
                         sandbox_vmm_exit(sb, how, sizeof(how));
-                        vmm_first_line(sb, said, sizeof(said));
+                        snprintf(log, sizeof(log), "%s/vmm.log", sb->run_dir);
+                        vmm_log_first_line(log, said, sizeof(said));
                         return err_set(err, LG_EK_START, 0, "the VM %s during boot%s%s", how,
                                        said[0] ? "; QEMU said: " : "", said);
                 }
@@ -206,12 +189,13 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                 struct lg_err *derr = NULL;
 
                 if ((*err)->kind != LG_EK_INTERRUPTED) {
-                        (void)vmm_stop(sb->vmm, 0);
-                        sandbox_keep_logs(sb);
+                        const char *log;
+
+                        log = sandbox_save_logs(sb);
                         err_wrap(err, "sandbox %s (console log kept at %s)", sb->id,
-                                 sb->kept_log[0] ? sb->kept_log : "nowhere: it could not be saved");
+                                 log ? log : "nowhere: it could not be saved");
                 }
-                sandbox_destroy(sb, 0, &derr);
+                sandbox_destroy(sb, &derr);
                 err_free(&derr);
                 return r;
         }
@@ -228,21 +212,22 @@ fail:
         {
                 struct lg_err *derr = NULL;
 
-                sandbox_destroy(sb, 0, &derr);
+                sandbox_destroy(sb, &derr);
                 err_free(&derr);
         }
         return err_code(*err);
 }
 
-/* Move the logs somewhere that outlives the run directory. */
-static void sandbox_keep_logs(struct sandbox *sb)
+const char *sandbox_save_logs(struct sandbox *sb)
 {
+        /* The VMM must be gone so that nothing writes to the files being moved. */
+        (void)vmm_stop(sb->vmm, 0);
         static const char *const names[] = {"console", "vmm"};
         char logs[PATH_MAX];
 
         if (snprintf(logs, sizeof(logs), "%s/logs", sb->home) >= (int)sizeof(logs) ||
             fs_mkdir_p(logs, 0700) < 0)
-                return;
+                return NULL;
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
                 char from[PATH_MAX + 32], to[PATH_MAX + 64];
 
@@ -252,9 +237,10 @@ static void sandbox_keep_logs(struct sandbox *sb)
                         snprintf(sb->kept_log, sizeof(sb->kept_log), "%s", to);
         }
         rundir_prune_logs(logs);
+        return sb->kept_log[0] ? sb->kept_log : NULL;
 }
 
-int sandbox_destroy(struct sandbox *sb, int keep_logs, struct lg_err **err)
+int sandbox_destroy(struct sandbox *sb, struct lg_err **err)
 {
         char run_dir[PATH_MAX];
         int r, ret = 0;
@@ -270,8 +256,6 @@ int sandbox_destroy(struct sandbox *sb, int keep_logs, struct lg_err **err)
                 agent_conn_free(&sb->agent);
         snprintf(run_dir, sizeof(run_dir), "%s", sb->run_dir);
         if (run_dir[0] != '\0') {
-                if (keep_logs)
-                        sandbox_keep_logs(sb);
                 r = fs_remove_tree(run_dir);
                 if (r < 0 && ret == 0)
                         ret = err_set(err, LG_EK_INTERNAL, -r, "remove %s", run_dir);

@@ -37,11 +37,16 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
 
 /*
  * Stop and remove the sandbox, free sb, and verify that no process, file or
- * descriptor of it remains (-EBUSY + message otherwise). With keep_logs the
- * console and VMM logs are first moved to <home>/logs/<id>.*.log so a failure
- * can be diagnosed. NULL is fine.
+ * descriptor of it remains (-EBUSY + message otherwise). NULL is fine.
  */
-int sandbox_destroy(struct sandbox *sb, int keep_logs, struct lg_err **err);
+int sandbox_destroy(struct sandbox *sb, struct lg_err **err);
+
+/*
+ * Stop the VMM and move its console and VMM logs to <home>/logs/<id>.*.log so
+ * a failure can be diagnosed after destroy (the newest 40 files are kept).
+ * Returns the console log's new path (valid until destroy), or NULL.
+ */
+const char *sandbox_save_logs(struct sandbox *sb);
 
 const char *sandbox_id(const struct sandbox *sb);
 struct agent_conn *sandbox_agent(struct sandbox *sb);
@@ -49,8 +54,6 @@ struct agent_conn *sandbox_agent(struct sandbox *sb);
 int sandbox_vmm_pidfd(const struct sandbox *sb);
 /* "killed by signal 9" etc., after the VMM exited (reaps it). */
 void sandbox_vmm_exit(struct sandbox *sb, char *out, size_t outsz);
-/* Where the console log will be kept after sandbox_destroy(sb, 1, ...). */
-const char *sandbox_kept_log(const struct sandbox *sb);
 /* Milliseconds from sandbox_create() entry to agent ready. */
 double sandbox_ready_ms(const struct sandbox *sb);
 

@@ -291,7 +291,7 @@ int accel_probe_get(const char *home, struct accel_probe *p)
                 return 1;
         accel_probe_run(p);
         /* Caching is an optimisation: a read-only home only costs a re-probe. */
-        if (have_path && have_boot && fs_mkdir_p(home, 0755) == 0)
+        if (have_path && have_boot && fs_mkdir_p(home, 0700) == 0)
                 (void)!accel_cache_store(path, boot_id, p);
         return 0;
 }

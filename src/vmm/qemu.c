@@ -163,10 +163,14 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
         if (r < 0) {
                 char how[96];
 
+                char said[256];
+
                 (void)vmm_stop(&q->base, 0);
                 vmm_describe_exit(&q->base, how, sizeof(how));
-                err_set(err, LG_EK_START, -r, "QEMU did not come up (%s; its messages are in %s)",
-                        how, log);
+                vmm_log_first_line(log, said, sizeof(said));
+                /* The run directory (and the log) go away with the failed sandbox: quote it. */
+                err_set(err, LG_EK_START, -r, "QEMU did not come up (%s%s%s)", how,
+                        said[0] ? "; it said: " : "", said);
                 free(q);
                 return err_code(*err);
         }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vmm/vmm.h"
+#include "common/cleanup.h"
 #include "common/err.h"
+#include "common/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +72,16 @@ void vmm_free(struct vmm *v)
         v->ops->release(v);
 }
 
+void vmm_log_first_line(const char *path, char *out, size_t outsz)
+{
+        _cleanup_free_ char *text = NULL;
+
+        out[0] = '\0';
+        if (fs_read_file(path, 64 << 10, &text, NULL) < 0)
+                return;
+        snprintf(out, outsz, "%.*s", (int)strcspn(text, "\n"), text);
+}
+
 void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz)
 {
         if (!v->reaped)
@@ -106,6 +119,15 @@ static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int 
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
+        /*
+         * The guest controls what reaches its console log: cap every file the
+         * VMM writes. With SIGXFSZ ignored (inherited across exec) a write past
+         * the cap fails with EFBIG and QEMU drops the output instead of dying.
+         */
+        struct rlimit fsize = {VMM_MAX_FILE_BYTES, VMM_MAX_FILE_BYTES};
+
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &fsize);
         execvp(argv[0], (char *const *)argv);
         _exit(127);
 }

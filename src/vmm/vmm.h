@@ -16,6 +16,9 @@
 struct lg_err;
 struct vmm;
 
+/* Largest file a VMM may write (console and VMM logs). */
+#define VMM_MAX_FILE_BYTES (8u << 20)
+
 struct vmm_config {
         const char *id;      /* sandbox id, used in the process name */
         const char *run_dir; /* per-sandbox directory: console.log, vmm.log */
@@ -63,6 +66,9 @@ int vmm_stop(struct vmm *v, int grace_ms);
 
 /* Stop (with no grace if still running), release and free. NULL is fine. */
 void vmm_free(struct vmm *v);
+
+/* First line of a VMM log file, "" if none (for error messages). */
+void vmm_log_first_line(const char *path, char *out, size_t outsz);
 
 /* "exited with status 1", "killed by signal 9", "running". */
 void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);

@@ -112,8 +112,17 @@ kill -INT $p
 wait $p; RC=$?
 [ "$RC" -eq 130 ] && leftovers && t_pass || t_fail "rc=$RC: $(cat "$TMP/e")"
 
-t_begin "guest agent dying mid-call is a lost sandbox (123)"
-run_lg "$TMP/o" "$TMP/e" -- sh -c 'kill -9 $(pidof lg-agent); sleep 5'
+# The agent is PID 1 in the guest, so nothing inside can kill it alone; the
+# guest kernel dying takes it down mid-call (the host sees the channel close).
+t_begin "guest dying mid-call (kernel panic) is a lost sandbox (123)"
+run_lg "$TMP/o" "$TMP/e" -- sh -c 'echo started; echo c >/proc/sysrq-trigger; sleep 5'
+log=$(grep -o '/[^ )]*console.log' "$TMP/e" | head -1)
+if [ "$RC" -eq 123 ] && grep -q "shut down during the command" "$TMP/e" && grep -q started "$TMP/o" &&
+        grep -q "Kernel panic" "$log" && leftovers; then t_pass
+else t_fail "rc=$RC: $(cat "$TMP/e")"; fi
+
+t_begin "guest powering off mid-call is a lost sandbox (123)"
+run_lg "$TMP/o" "$TMP/e" -- sh -c 'poweroff -f; sleep 5'
 [ "$RC" -eq 123 ] && leftovers && t_pass || t_fail "rc=$RC: $(cat "$TMP/e")"
 
 t_begin "a guest that never becomes ready: bounded wait, names the console log (122)"
