@@ -21,7 +21,9 @@ struct qmp {
 static int qmp_read_msg(struct qmp *q, uint64_t deadline, json_t **out)
 {
         for (;;) {
-                uint8_t *nl = memchr(buf_head(&q->in), '\n', buf_size(&q->in));
+                /* An empty buffer may have no storage yet: memchr(NULL, ...) is undefined. */
+                uint8_t *nl =
+                    buf_size(&q->in) ? memchr(buf_head(&q->in), '\n', buf_size(&q->in)) : NULL;
 
                 if (nl != NULL) {
                         size_t n = (size_t)(nl - buf_head(&q->in)) + 1;
