@@ -19,7 +19,6 @@
 #define EXEC_STDIN_HIGH (1u << 20)
 
 struct exec_state {
-        struct sandbox *sb;
         struct agent_conn *c;
         const struct sandbox_exec_io *io;
         struct sandbox_exec_result *res;
@@ -30,24 +29,8 @@ struct exec_state {
         int done;
 };
 
-static int exec_lost(struct exec_state *s, struct lg_err **err, const char *what, int errnum)
+static int exec_lost(struct lg_err **err, const char *what, int errnum)
 {
-        char how[96];
-
-        if (sandbox_vmm_pidfd(s->sb) >= 0) {
-                struct pollfd p = {.fd = sandbox_vmm_pidfd(s->sb), .events = POLLIN};
-
-                /* Give a dying VMM a moment so the message can say how it ended. */
-                if (poll(&p, 1, 500) == 1) {
-                        sandbox_vmm_exit(s->sb, how, sizeof(how));
-                        if (strcmp(how, "exited with status 0") == 0)
-                                return err_set(err, LG_EK_LOST, 0,
-                                               "the guest shut down during the command "
-                                               "(power-off, reboot or kernel panic)");
-                        return err_set(err, LG_EK_LOST, 0, "the sandbox VM %s during the command",
-                                       how);
-                }
-        }
         return err_set(err, LG_EK_LOST, errnum, "%s", what);
 }
 
@@ -83,14 +66,13 @@ static int exec_frame(struct exec_state *s, const struct proto_hdr *h, const uin
         case PROTO_DATA:
                 if (proto_decode_data(payload, h->len, &stream, &data, &n) < 0 ||
                     (stream != 1 && stream != 2))
-                        return exec_lost(s, err, "malformed output frame from the guest agent",
+                        return exec_lost(err, "malformed output frame from the guest agent",
                                          EPROTO);
                 exec_output(s, stream, data, n);
                 return 0;
         case PROTO_EXIT:
                 if (proto_decode_exit(payload, h->len, &ex) < 0)
-                        return exec_lost(s, err, "malformed EXIT frame from the guest agent",
-                                         EPROTO);
+                        return exec_lost(err, "malformed EXIT frame from the guest agent", EPROTO);
                 s->res->timed_out = (ex.flags & PROTO_EXIT_TIMEOUT) != 0;
                 if (ex.flags & PROTO_EXIT_SIGNALED)
                         s->res->signo = ex.signo;
@@ -100,8 +82,7 @@ static int exec_frame(struct exec_state *s, const struct proto_hdr *h, const uin
                 return 0;
         case PROTO_ERROR:
                 if (proto_decode_error(payload, h->len, &pe) < 0)
-                        return exec_lost(s, err, "malformed ERROR frame from the guest agent",
-                                         EPROTO);
+                        return exec_lost(err, "malformed ERROR frame from the guest agent", EPROTO);
                 s->res->spawn_errno = pe.errnum > 0 ? pe.errnum : EIO;
                 snprintf(s->res->message, sizeof(s->res->message), "%s", pe.message);
                 s->done = 1;
@@ -120,7 +101,7 @@ static int exec_frame(struct exec_state *s, const struct proto_hdr *h, const uin
         case PROTO_ENTRIES:
                 break;
         }
-        return exec_lost(s, err, "unexpected frame from the guest agent", EPROTO);
+        return exec_lost(err, "unexpected frame from the guest agent", EPROTO);
 }
 
 /* Forward a chunk of our stdin; at EOF send the EOF flag and stop. */
@@ -142,13 +123,13 @@ static int exec_forward_stdin(struct exec_state *s)
         return proto_encode_stdin(agent_conn_out(s->c), s->id, tmp, (size_t)n, 0);
 }
 
-int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct sandbox_exec_io *io,
-                 struct sandbox_exec_result *res, struct lg_err **err)
+int agent_exec(struct agent_conn *c, int vmm_pidfd, const struct proto_exec *req,
+               const struct sandbox_exec_io *io, struct sandbox_exec_result *res,
+               struct lg_err **err)
 {
         struct proto_exec x = *req;
         struct exec_state s = {
-            .sb = sb,
-            .c = sandbox_agent(sb),
+            .c = c,
             .io = io,
             .res = res,
             .stdin_open = io->in_fd >= 0,
@@ -171,11 +152,11 @@ int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct 
 
                 r = agent_conn_flush(s.c);
                 if (r < 0)
-                        return exec_lost(&s, err, "write to the guest agent", -r);
+                        return exec_lost(err, "write to the guest agent", -r);
 
                 struct pollfd p[4] = {
                     {.fd = s.c->fd, .events = agent_conn_events(s.c)},
-                    {.fd = sandbox_vmm_pidfd(sb), .events = POLLIN},
+                    {.fd = vmm_pidfd, .events = POLLIN},
                     {.fd = io->intr_fd, .events = POLLIN},
                     {.fd = s.stdin_open && buf_size(agent_conn_out(s.c)) < EXEC_STDIN_HIGH
                                ? io->in_fd
@@ -205,15 +186,14 @@ int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct 
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         r = agent_conn_fill(s.c);
                         if (r < 0 && r != -ECONNRESET)
-                                return exec_lost(&s, err, "read from the guest agent", -r);
+                                return exec_lost(err, "read from the guest agent", -r);
                 }
                 while (!s.done && (r = agent_conn_next(s.c, &h, &payload)) != 0) {
                         if (r == -EMSGSIZE)
-                                return exec_lost(&s, err, "oversized frame from the guest agent",
+                                return exec_lost(err, "oversized frame from the guest agent",
                                                  EMSGSIZE);
                         if (r < 0)
-                                return exec_lost(&s, err, "corrupt stream from the guest agent",
-                                                 -r);
+                                return exec_lost(err, "corrupt stream from the guest agent", -r);
                         r = exec_frame(&s, &h, payload, err);
                         if (r < 0)
                                 return r;
@@ -221,9 +201,30 @@ int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct 
                 if (s.done)
                         break;
                 if (s.c->eof)
-                        return exec_lost(&s, err, "the guest agent closed the channel", 0);
+                        return exec_lost(err, "the guest agent closed the channel", 0);
                 if (p[1].revents & POLLIN)
-                        return exec_lost(&s, err, "the sandbox VM exited", 0);
+                        return exec_lost(err, "the sandbox VM exited", 0);
         }
         return 0;
+}
+
+int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct sandbox_exec_io *io,
+                 struct sandbox_exec_result *res, struct lg_err **err)
+{
+        struct pollfd p = {.fd = sandbox_vmm_pidfd(sb), .events = POLLIN};
+        char how[96];
+        int r;
+
+        r = agent_exec(sandbox_agent(sb), sandbox_vmm_pidfd(sb), req, io, res, err);
+        if (r == 0 || (*err)->kind != LG_EK_LOST)
+                return r;
+        /* A lost channel usually means a dying VM: give it a moment so we can say how it ended. */
+        if (poll(&p, 1, 500) != 1)
+                return r;
+        sandbox_vmm_exit(sb, how, sizeof(how));
+        if (strcmp(how, "exited with status 0") == 0)
+                return err_set(err, LG_EK_LOST, 0,
+                               "the guest shut down during the command (power-off, reboot or "
+                               "kernel panic)");
+        return err_set(err, LG_EK_LOST, 0, "the sandbox VM %s during the command", how);
 }

@@ -10,6 +10,7 @@
 
 struct lg_err;
 struct sandbox;
+struct agent_conn;
 struct proto_exec;
 
 struct sandbox_exec_io {
@@ -39,5 +40,15 @@ struct sandbox_exec_result {
 int sandbox_exec(struct sandbox *sb, const struct proto_exec *req, const struct sandbox_exec_io *io,
                  struct sandbox_exec_result *res, struct lg_err **err)
     __attribute__((warn_unused_result));
+
+/*
+ * The same exchange on a bare agent connection; vmm_pidfd (or -1) is polled
+ * and its readability ends the call as LG_EK_LOST. sandbox_exec() is this
+ * plus a better message when the VM itself died. Exposed for tests that play
+ * a hostile guest on a socketpair.
+ */
+int agent_exec(struct agent_conn *c, int vmm_pidfd, const struct proto_exec *req,
+               const struct sandbox_exec_io *io, struct sandbox_exec_result *res,
+               struct lg_err **err) __attribute__((warn_unused_result));
 
 #endif
