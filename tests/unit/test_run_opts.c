@@ -5,10 +5,14 @@
 
 #include <stdlib.h>
 
-/* Parse a NULL-terminated literal argv; returns run_opts_parse's result. */
+/*
+ * Parse a NULL-terminated literal argv; returns run_opts_parse's result.
+ * o->argv points into the argv it was given, so that array must outlive the
+ * check: it is static here (one parse at a time).
+ */
 static int parse(struct run_opts *o, struct lg_err **err, const char *const *args)
 {
-        char *argv[RUN_MAX_ENV * 2 + 8];
+        static char *argv[RUN_MAX_ENV * 2 + 8];
         int argc = 0;
 
         while (args[argc] != NULL && argc < RUN_MAX_ENV * 2 + 7) {
