@@ -25,7 +25,7 @@ endif
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wwrite-strings -Wundef -Wswitch-enum -Wno-switch-default -Werror
 VERSION := 0.1.0
-BASE_CFLAGS := -DLG_VERSION=\"$(VERSION)\" -std=gnu11 -O2 -g $(WARN) -Isrc -D_GNU_SOURCE -fno-strict-aliasing \
+BASE_CFLAGS := -DLG_VERSION=\"$(VERSION)\" -ffile-prefix-map=$(CURDIR)=. -std=gnu11 -O2 -g $(WARN) -Isrc -D_GNU_SOURCE -fno-strict-aliasing \
         -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP
 
 ifeq ($(SAN),1)
