@@ -33,8 +33,10 @@ else
         failed=$((failed + 1))   # CI installs clang; its absence is a setup failure
 fi
 step "integration: run in micro-VMs" tests/integration/test_run.sh build
+step "integration: doctor, image, usage" tests/integration/test_cli.sh build
 if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
         step "integration under ASan+UBSan" tests/integration/test_run.sh build-san
+        step "integration: doctor, image, usage (ASan+UBSan)" tests/integration/test_cli.sh build-san
 fi
 
 echo
