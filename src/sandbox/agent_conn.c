@@ -68,7 +68,13 @@ int agent_conn_fill(struct agent_conn *c)
         uint8_t tmp[64 << 10];
 
         for (;;) {
-                ssize_t r = read(c->fd, tmp, sizeof(tmp));
+                /* Never more than reassembly accepts: a near-complete 1 MiB frame leaves less. */
+                size_t room = proto_rx_room(&c->rx);
+                ssize_t r;
+
+                if (room == 0)
+                        return 0;
+                r = read(c->fd, tmp, room < sizeof(tmp) ? room : sizeof(tmp));
 
                 if (r < 0) {
                         if (errno == EINTR)
