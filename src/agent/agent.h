@@ -92,6 +92,10 @@ void chan_drain(struct chan *c, int timeout_ms);
 
 /* Queue replies. Encoding failures are logged (they are agent bugs). */
 void agent_check(int r, const char *what);
+
+/* RESEED request (reseed.c). */
+#define AGENT_ID_FILE "/run/sandbox-id"
+void agent_reseed(struct agent *a, uint32_t id, const uint8_t *p, size_t n);
 void agent_error(struct agent *a, uint32_t id, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void agent_ok_u64(struct agent *a, uint32_t id, uint16_t tag, uint64_t v);

@@ -107,6 +107,9 @@ void agent_dispatch(struct agent *a, const struct proto_hdr *h, const uint8_t *p
                 if (id_free(a, h->id))
                         fileops_list(a, h->id, p, h->len);
                 break;
+        case PROTO_RESEED:
+                agent_reseed(a, h->id, p, h->len);
+                break;
         case PROTO_SHUTDOWN:
                 log_info("shutdown requested");
                 agent_check(proto_encode_empty(&a->ch.out, PROTO_OK, h->id), "OK");

@@ -50,6 +50,7 @@ enum proto_type {
         PROTO_STAT = 7,       /* -> OK{file_type, mode, size, mtime_ns} | ERROR */
         PROTO_LIST = 8,       /* -> ENTRIES*, OK{count} | ERROR */
         PROTO_SHUTDOWN = 9,   /* -> OK, then the guest powers off */
+        PROTO_RESEED = 10,    /* after a restore: -> OK | ERROR (struct proto_reseed) */
 
         /* Replies and events, agent -> host. */
         PROTO_READY = 64,   /* id 0, sent once when the agent starts: {version} */
@@ -90,6 +91,7 @@ enum proto_tag {
         PT_FILE_TYPE = 22,  /* u64: PROTO_FT_* */
         PT_MTIME_NS = 23,   /* u64 */
         PT_COUNT = 24,      /* u64 */
+        PT_TIME_NS = 25,    /* u64: wall clock, ns since the epoch */
 };
 
 /* EXEC flags. */
@@ -344,6 +346,26 @@ void proto_put_entry(struct proto_writer *w, const struct proto_stat *st);
  * -ENAMETOOLONG. Fields missing from a group read as 0.
  */
 int proto_next_entry(struct proto_reader *r, struct proto_stat *st);
+
+/*
+ * RESEED: sent first after every restore from a template, before any command.
+ * Clones of one snapshot share the guest kernel's RNG state and live at the
+ * snapshot's wall-clock time; this gives each its own entropy, the host's
+ * time and its sandbox id. All three fields are required.
+ */
+#define PROTO_RESEED_MIN 32u /* entropy bytes */
+#define PROTO_RESEED_MAX 512u
+struct proto_reseed {
+        uint8_t entropy[PROTO_RESEED_MAX];
+        size_t entropy_len; /* PROTO_RESEED_MIN..PROTO_RESEED_MAX */
+        uint64_t time_ns;   /* CLOCK_REALTIME of the host */
+        char id[64];        /* sandbox id */
+};
+
+int proto_encode_reseed(struct buf *b, uint32_t id, const struct proto_reseed *r)
+    __attribute__((warn_unused_result));
+int proto_decode_reseed(const uint8_t *payload, size_t len, struct proto_reseed *r)
+    __attribute__((warn_unused_result));
 
 /* Drop everything buffered (after -EPROTO), keeping the allocation. */
 void proto_rx_reset(struct proto_rx *rx);

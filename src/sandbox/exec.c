@@ -96,6 +96,7 @@ static int exec_frame(struct exec_state *s, const struct proto_hdr *h, const uin
         case PROTO_STAT:
         case PROTO_LIST:
         case PROTO_SHUTDOWN:
+        case PROTO_RESEED:
         case PROTO_READY:
         case PROTO_OK:
         case PROTO_ENTRIES:

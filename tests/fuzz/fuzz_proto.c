@@ -143,6 +143,16 @@ static void check_data_and_paths(const uint8_t *p, size_t n, struct buf *b)
                 REQUIRE(strcmp(w.path, w2.path) == 0 && w.mode == w2.mode && w.len == w2.len &&
                         (w.len == 0 || memcmp(w.data, w2.data, w.len) == 0));
         }
+        static struct proto_reseed rs, rs2;
+        if (proto_decode_reseed(p, n, &rs) == 0) {
+                buf_reset(b);
+                REQUIRE(proto_encode_reseed(b, 1, &rs) == 0);
+                q = frame_payload(b, &qn);
+                REQUIRE(proto_decode_reseed(q, qn, &rs2) == 0);
+                REQUIRE(rs.entropy_len == rs2.entropy_len && rs.time_ns == rs2.time_ns &&
+                        strcmp(rs.id, rs2.id) == 0 &&
+                        memcmp(rs.entropy, rs2.entropy, rs.entropy_len) == 0);
+        }
 }
 
 static void check_entries(const uint8_t *p, size_t n, struct buf *b)

@@ -510,3 +510,48 @@ TEST(rx_oversized_skip_and_bad_magic)
         proto_rx_free(&rx);
         buf_free(&s);
 }
+
+TEST(reseed_round_trip_and_limits)
+{
+        static struct proto_reseed r, d;
+        struct buf b = BUF_INIT;
+        struct proto_hdr h;
+
+        for (size_t i = 0; i < 64; i++)
+                r.entropy[i] = (uint8_t)(i * 7);
+        r.entropy_len = 64;
+        r.time_ns = 1795333000123456789ull;
+        snprintf(r.id, sizeof(r.id), "sb-0123456789ab");
+        CHECK_EQ_INT(proto_encode_reseed(&b, 9, &r), 0);
+        CHECK_EQ_INT(proto_hdr_decode(buf_head(&b), buf_size(&b), &h), 0);
+        CHECK_EQ_INT(h.type, PROTO_RESEED);
+        CHECK_EQ_INT(proto_decode_reseed(buf_head(&b) + PROTO_HDR_SIZE, h.len, &d), 0);
+        CHECK_EQ_INT(d.entropy_len, 64);
+        CHECK(memcmp(d.entropy, r.entropy, 64) == 0);
+        CHECK_EQ_INT(d.time_ns, r.time_ns);
+        CHECK_EQ_STR(d.id, "sb-0123456789ab");
+
+        /* Too little entropy is refused on both sides. */
+        r.entropy_len = PROTO_RESEED_MIN - 1;
+        CHECK_EQ_INT(proto_encode_reseed(&b, 9, &r), -EINVAL);
+        buf_reset(&b);
+        struct proto_writer w;
+        proto_begin(&w, &b, PROTO_RESEED, 0, 9);
+        proto_put_bytes(&w, PT_DATA, r.entropy, PROTO_RESEED_MIN - 1);
+        proto_put_u64(&w, PT_TIME_NS, 1);
+        proto_put_str(&w, PT_NAME, "x");
+        CHECK_EQ_INT(proto_end(&w), 0);
+        CHECK_EQ_INT(
+            proto_decode_reseed(buf_head(&b) + PROTO_HDR_SIZE, buf_size(&b) - PROTO_HDR_SIZE, &d),
+            -EPROTO);
+        /* A missing id is refused. */
+        buf_reset(&b);
+        proto_begin(&w, &b, PROTO_RESEED, 0, 9);
+        proto_put_bytes(&w, PT_DATA, r.entropy, PROTO_RESEED_MIN);
+        proto_put_u64(&w, PT_TIME_NS, 1);
+        CHECK_EQ_INT(proto_end(&w), 0);
+        CHECK_EQ_INT(
+            proto_decode_reseed(buf_head(&b) + PROTO_HDR_SIZE, buf_size(&b) - PROTO_HDR_SIZE, &d),
+            -EPROTO);
+        buf_free(&b);
+}
