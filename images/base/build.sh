@@ -21,10 +21,13 @@ set -euo pipefail
 STEPS=5
 # The engine adds tsc_early_khz under TCG only (it would be wrong under KVM).
 # Boot trims, each measured with `initcall_debug ignore_loglevel` under TCG:
+#   reboot=t                 a panicking guest triple-faults, so QEMU (-no-reboot)
+#                            exits; the default ACPI/keyboard reboot methods hang
+#                            in a guest restored from a template
 #   cryptomgr.notests        skips the crypto self-tests (~230 ms under TCG)
 #   initcall_blacklist=...   the KDF108 self-test (~120 ms) and kprobe trace
 #                            events setup (~80 ms): neither is used in a sandbox
-CMDLINE="console=ttyS0 quiet panic=-1 rdinit=/init cryptomgr.notests initcall_blacklist=crypto_kdf108_init,init_kprobe_trace"
+CMDLINE="console=ttyS0 quiet panic=-1 reboot=t rdinit=/init cryptomgr.notests initcall_blacklist=crypto_kdf108_init,init_kprobe_trace"
 # Dependency order (each module's "depends=" before the module). Only what
 # the agent channel needs: every insmod costs ~15 ms of cold boot under TCG.
 # An image with a root disk adds drivers/block/virtio_blk.ko.

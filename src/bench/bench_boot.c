@@ -27,7 +27,7 @@ enum { ROW_READY, ROW_RUN_TRUE, ROW_PEER, ROW_COUNT };
 
 static const char *const row_names[ROW_COUNT] = {
     "luminaguard cold boot -> agent ready",
-    "luminaguard run -- true (end to end)",
+    "luminaguard run --cold -- true (end to end)",
     "plain QEMU, same kernel+initramfs -> shell prompt",
 };
 static const char *const row_keys[ROW_COUNT] = {"ready", "run_true", "plain_qemu_shell"};
@@ -102,15 +102,16 @@ out:
         return r;
 }
 
-static int ours_ready(const char *home, double *ms, struct lg_err **err)
+static int ours_ready(const char *home, const struct image_paths *img, enum accel_kind accel,
+                      double *ms, struct lg_err **err)
 {
         struct sandbox_opts so = {
-            .image = "base",
+            .image = img,
+            .accel = accel,
             .memory_mib = SANDBOX_DEFAULT_MEMORY_MIB,
             .cpus = SANDBOX_DEFAULT_CPUS,
             .boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS,
             .intr_fd = -1,
-            .build_image = 0,
         };
         struct sandbox *sb = NULL;
         int r;
@@ -122,7 +123,7 @@ static int ours_ready(const char *home, double *ms, struct lg_err **err)
         return sandbox_destroy(sb, err);
 }
 
-/* `luminaguard run -- true` as a user would type it: a new process, start to exit. */
+/* `luminaguard run --cold -- true` as a user would type it: a new process, start to exit. */
 static int ours_run_true(double *ms, struct lg_err **err)
 {
         char self[PATH_MAX];
@@ -143,7 +144,7 @@ static int ours_run_true(double *ms, struct lg_err **err)
 
                 dup2(null, 0);
                 dup2(null, 1);
-                execl(self, self, "run", "--", "true", (char *)NULL);
+                execl(self, self, "run", "--cold", "--", "true", (char *)NULL);
                 _exit(127);
         }
         while (waitpid(pid, &status, 0) < 0) {
@@ -225,13 +226,13 @@ int bench_boot(const char *home, const struct bench_boot_opts *o, FILE *out, str
 
                 /* Alternate the order so slow drift of the machine hits both sides alike. */
                 if (i % 2 == 0) {
-                        r = ours_ready(home, &s[ROW_READY], err);
+                        r = ours_ready(home, &img, accel, &s[ROW_READY], err);
                         if (r == 0)
                                 r = peer_boot(home, &img, accel, &s[ROW_PEER], err);
                 } else {
                         r = peer_boot(home, &img, accel, &s[ROW_PEER], err);
                         if (r == 0)
-                                r = ours_ready(home, &s[ROW_READY], err);
+                                r = ours_ready(home, &img, accel, &s[ROW_READY], err);
                 }
                 if (r == 0)
                         r = ours_run_true(&s[ROW_RUN_TRUE], err);

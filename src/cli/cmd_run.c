@@ -13,6 +13,7 @@
 #include "proto/proto.h"
 #include "sandbox/exec.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/spawn.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -109,15 +110,18 @@ int cmd_run(int argc, char **argv)
         }
         signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error return, not a death */
 
-        struct sandbox_opts so = {
+        struct spawn_opts so = {
             .image = o.image,
             .memory_mib = o.memory_mib,
             .cpus = o.cpus,
             .boot_timeout_ms = (int)o.boot_timeout_ms,
             .intr_fd = intr_fd,
             .build_image = 1,
+            .cold = o.cold,
         };
-        r = sandbox_create(home, &so, &sb, &err);
+        enum spawn_path how;
+
+        r = sandbox_spawn(home, &so, &sb, &how, &err);
         if (r < 0) {
                 status = cli_report(err);
                 goto out;

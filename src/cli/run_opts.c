@@ -23,6 +23,8 @@ const char run_opts_usage[] =
     "  -w, --workdir DIR       working directory inside the sandbox (default /)\n"
     "      --image NAME        guest image (default base)\n"
     "      --boot-timeout DUR  give up if the sandbox is not ready within DUR (default 60s)\n"
+    "      --cold              boot the VM from scratch instead of restoring the image's\n"
+    "                          template (slower; the template is built on first use)\n"
     "  -h, --help              this help\n"
     "\n"
     "Exit status: the command's, 128+N if signal N ended it, 124 timed out,\n"
@@ -66,6 +68,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
             {"workdir", required_argument, NULL, 'w'},
             {"image", required_argument, NULL, 'I'},
             {"boot-timeout", required_argument, NULL, 'B'},
+            {"cold", no_argument, NULL, 'C'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -128,6 +131,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                                                "--image %s: expected an image name such as base",
                                                optarg);
                         o->image = optarg;
+                        break;
+                case 'C':
+                        o->cold = 1;
                         break;
                 case 'h':
                         o->help = 1;

@@ -22,6 +22,7 @@ struct run_opts {
         size_t envc;
         char **argv; /* the command: points into the caller's argv */
         int argc;
+        int cold; /* always cold-boot, no template */
         int help;
 };
 

@@ -11,13 +11,16 @@
 #include "vmm/vmm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct sandbox {
@@ -59,38 +62,24 @@ double sandbox_ready_ms(const struct sandbox *sb)
 }
 
 /*
- * Wait for the agent's READY frame. The VMM dying, the deadline and the
- * interrupt descriptor each end the wait with their own error.
+ * Wait for the next frame from the agent. The VMM dying, the deadline and
+ * the interrupt descriptor each end the wait with their own error; `what`
+ * names the step for messages ("boot", "restore").
  */
-static int sandbox_wait_ready(struct sandbox *sb, const struct sandbox_opts *o, struct lg_err **err)
+static int sandbox_wait_frame(struct sandbox *sb, const struct sandbox_opts *o, uint64_t deadline,
+                              const char *what, struct proto_hdr *h, const uint8_t **payload,
+                              struct lg_err **err)
 {
-        uint64_t deadline = mono_ms() + (uint64_t)o->boot_timeout_ms;
-
         for (;;) {
-                struct proto_hdr h;
-                const uint8_t *payload;
-                int r = agent_conn_next(&sb->agent, &h, &payload);
+                int r = agent_conn_next(&sb->agent, h, payload);
 
-                if (r == 1) {
-                        struct proto_hello hello;
-
-                        if (h.type != PROTO_READY ||
-                            proto_decode_hello_reply(payload, h.len, &hello) < 0)
-                                return err_set(err, LG_EK_START, EPROTO,
-                                               "guest agent sent frame type %u instead of READY",
-                                               h.type);
-                        if (hello.version != PROTO_VERSION)
-                                return err_set(err, LG_EK_START, EPROTONOSUPPORT,
-                                               "guest agent speaks protocol %llu, we speak %u "
-                                               "(rebuild the image)",
-                                               (unsigned long long)hello.version, PROTO_VERSION);
+                if (r == 1)
                         return 0;
-                }
                 if (r < 0)
                         return err_set(err, LG_EK_START, -r, "guest agent channel");
 
                 struct pollfd p[3] = {
-                    {.fd = sb->agent.fd, .events = POLLIN},
+                    {.fd = sb->agent.fd, .events = agent_conn_events(&sb->agent)},
                     {.fd = sb->vmm->pidfd, .events = POLLIN},
                     {.fd = o->intr_fd, .events = POLLIN},
                 };
@@ -98,13 +87,18 @@ static int sandbox_wait_ready(struct sandbox *sb, const struct sandbox_opts *o, 
 
                 if (left == 0)
                         return err_set(err, LG_EK_START, 0,
-                                       "the guest agent was not ready after %d ms",
-                                       o->boot_timeout_ms);
+                                       "the guest agent was not ready after %d ms (%s)",
+                                       o->boot_timeout_ms, what);
                 r = poll(p, o->intr_fd >= 0 ? 3 : 2, left);
                 if (r < 0 && errno != EINTR)
                         return err_set(err, LG_EK_INTERNAL, errno, "poll");
                 if (o->intr_fd >= 0 && (p[2].revents & POLLIN))
-                        return err_set(err, LG_EK_INTERRUPTED, 0, "interrupted while booting");
+                        return err_set(err, LG_EK_INTERRUPTED, 0, "interrupted during %s", what);
+                if (p[0].revents & POLLOUT) {
+                        r = agent_conn_flush(&sb->agent);
+                        if (r < 0)
+                                return err_set(err, LG_EK_START, -r, "write to guest agent");
+                }
                 if (p[0].revents & (POLLIN | POLLHUP)) {
                         r = agent_conn_fill(&sb->agent);
                         if (r < 0 && r != -ECONNRESET)
@@ -113,29 +107,105 @@ static int sandbox_wait_ready(struct sandbox *sb, const struct sandbox_opts *o, 
                                 continue;
                 }
                 if (p[1].revents & POLLIN) {
-                        char how[96], said[256];
-
-                        char log[PATH_MAX + 16];
+                        char how[96], said[256], log[PATH_MAX + 16];
 
                         sandbox_vmm_exit(sb, how, sizeof(how));
                         snprintf(log, sizeof(log), "%s/vmm.log", sb->run_dir);
                         vmm_log_first_line(log, said, sizeof(said));
-                        return err_set(err, LG_EK_START, 0, "the VM %s during boot%s%s", how,
+                        return err_set(err, LG_EK_START, 0, "the VM %s during %s%s%s", how, what,
                                        said[0] ? "; QEMU said: " : "", said);
                 }
                 if (sb->agent.eof)
                         return err_set(err, LG_EK_START, 0,
-                                       "the guest closed the agent channel during boot");
+                                       "the guest closed the agent channel during %s", what);
         }
+}
+
+/* Cold boot: the agent announces itself with READY once the guest is up. */
+static int sandbox_wait_ready(struct sandbox *sb, const struct sandbox_opts *o, uint64_t deadline,
+                              struct lg_err **err)
+{
+        struct proto_hello hello;
+        struct proto_hdr h;
+        const uint8_t *payload;
+        int r;
+
+        r = sandbox_wait_frame(sb, o, deadline, "boot", &h, &payload, err);
+        if (r < 0)
+                return r;
+        if (h.type != PROTO_READY || proto_decode_hello_reply(payload, h.len, &hello) < 0)
+                return err_set(err, LG_EK_START, EPROTO,
+                               "guest agent sent frame type %u instead of READY", h.type);
+        if (hello.version != PROTO_VERSION)
+                return err_set(err, LG_EK_START, EPROTONOSUPPORT,
+                               "guest agent speaks protocol %llu, we speak %u (rebuild the image)",
+                               (unsigned long long)hello.version, PROTO_VERSION);
+        return 0;
+}
+
+/*
+ * Restored clone: it never says READY (it said so to the template's host).
+ * Give it its own entropy, clock and id before anything else runs in it.
+ */
+static int sandbox_reseed(struct sandbox *sb, const struct sandbox_opts *o, uint64_t deadline,
+                          struct lg_err **err)
+{
+        struct proto_reseed rs;
+        struct proto_error pe;
+        struct proto_hdr h;
+        struct timespec ts;
+        const uint8_t *payload;
+        uint32_t id;
+        int r;
+
+        memset(&rs, 0, sizeof(rs));
+        rs.entropy_len = 64;
+        if (getrandom(rs.entropy, rs.entropy_len, 0) != (ssize_t)rs.entropy_len)
+                return err_set(err, LG_EK_INTERNAL, errno, "getrandom");
+        clock_gettime(CLOCK_REALTIME, &ts);
+        rs.time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        snprintf(rs.id, sizeof(rs.id), "%s", sb->id);
+        id = agent_conn_new_id(&sb->agent);
+        r = proto_encode_reseed(agent_conn_out(&sb->agent), id, &rs);
+        explicit_bzero(&rs, sizeof(rs));
+        if (r == 0)
+                r = agent_conn_flush(&sb->agent);
+        if (r < 0)
+                return err_set(err, LG_EK_START, -r, "send RESEED");
+        r = sandbox_wait_frame(sb, o, deadline, "restore", &h, &payload, err);
+        if (r < 0)
+                return r;
+        if (h.id == id && h.type == PROTO_OK)
+                return 0;
+        if (h.id == id && h.type == PROTO_ERROR && proto_decode_error(payload, h.len, &pe) == 0)
+                return err_set(err, LG_EK_START, pe.errnum, "guest refused RESEED: %.200s",
+                               pe.message);
+        return err_set(err, LG_EK_START, EPROTO, "unexpected frame type %u in reply to RESEED",
+                       h.type);
+}
+
+/* Load the template's device state into the paused clone and let it run. */
+static int sandbox_restore(struct sandbox *sb, const struct sandbox_opts *o, struct lg_err **err)
+{
+        _cleanup_fd_ int fd = open(o->restore_state, O_RDONLY | O_CLOEXEC);
+        char why[256];
+        int r;
+
+        if (fd < 0)
+                return err_set(err, LG_EK_START, errno, "open template state %s", o->restore_state);
+        r = sb->vmm->ops->restore(sb->vmm, fd, why, sizeof(why));
+        if (r < 0)
+                return err_set(err, LG_EK_START, -r, "restore %s%s%s", o->restore_state,
+                               why[0] ? ": " : "", why);
+        return 0;
 }
 
 int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbox **out,
                    struct lg_err **err)
 {
-        struct image_paths img;
         struct vmm_config vc;
         struct sandbox *sb;
-        char why[256];
+        uint64_t deadline;
         int sv[2] = {-1, -1}, r;
 
         sb = calloc(1, sizeof(*sb));
@@ -145,10 +215,6 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         sb->agent.fd = -1;
         snprintf(sb->home, sizeof(sb->home), "%s", home);
         (void)rundir_gc(home); /* leftovers of a luminaguard that was SIGKILLed */
-
-        r = image_ensure(home, o->image, o->build_image, 1, &img, err);
-        if (r < 0)
-                goto fail;
 
         r = rundir_create(home, sb->id, sb->run_dir, sizeof(sb->run_dir));
         if (r < 0) {
@@ -163,14 +229,18 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         memset(&vc, 0, sizeof(vc));
         vc.id = sb->id;
         vc.run_dir = sb->run_dir;
-        vc.kernel = img.kernel;
-        vc.initrd = img.initrd;
-        vc.cmdline = img.cmdline;
+        if (o->image != NULL) {
+                vc.kernel = o->image->kernel;
+                vc.initrd = o->image->initrd;
+                vc.cmdline = o->image->cmdline;
+        }
         vc.memory_mib = o->memory_mib;
         vc.cpus = o->cpus;
-        vc.accel = accel_choose(home, why, sizeof(why));
+        vc.accel = o->accel;
         vc.agent_fd = sv[1];
-        log_debug("sandbox %s: accelerator %s (%s)", sb->id, accel_name(vc.accel), why);
+        vc.mem_path = o->ram_file;
+        vc.mem_shared = o->restore_state == NULL; /* booting a template writes its RAM file */
+        vc.incoming = o->restore_state != NULL;
 
         r = vmm_start(&qemu_vmm_ops, &vc, &sb->vmm, err);
         close(sv[1]);
@@ -184,7 +254,14 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                 err_set(err, LG_EK_START, -r, "agent channel");
                 goto fail;
         }
-        r = sandbox_wait_ready(sb, o, err);
+        deadline = mono_ms() + (uint64_t)o->boot_timeout_ms;
+        if (o->restore_state != NULL) {
+                r = sandbox_restore(sb, o, err);
+                if (r == 0)
+                        r = sandbox_reseed(sb, o, deadline, err);
+        } else {
+                r = sandbox_wait_ready(sb, o, deadline, err);
+        }
         if (r < 0) {
                 struct lg_err *derr = NULL;
 
@@ -200,7 +277,8 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                 return r;
         }
         sb->t_ready_ns = mono_ns();
-        log_debug("sandbox %s ready in %.1f ms", sb->id, sandbox_ready_ms(sb));
+        log_debug("sandbox %s %s in %.1f ms", sb->id, o->restore_state ? "restored" : "booted",
+                  sandbox_ready_ms(sb));
         *out = sb;
         return 0;
 
@@ -216,6 +294,23 @@ fail:
                 err_free(&derr);
         }
         return err_code(*err);
+}
+
+int sandbox_snapshot(struct sandbox *sb, const char *state_path, struct lg_err **err)
+{
+        _cleanup_fd_ int fd = open(state_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        char why[256];
+        int r;
+
+        if (fd < 0)
+                return err_set(err, LG_EK_START, errno, "create %s", state_path);
+        r = sb->vmm->ops->save(sb->vmm, fd, why, sizeof(why));
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r < 0)
+                return err_set(err, LG_EK_START, -r, "save sandbox %s%s%s", sb->id,
+                               why[0] ? ": " : "", why);
+        return 0;
 }
 
 const char *sandbox_save_logs(struct sandbox *sb)

@@ -10,17 +10,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/accel.h"
+
 struct lg_err;
 struct sandbox;
 struct agent_conn;
+struct image_paths;
 
 struct sandbox_opts {
-        const char *image;   /* image name, "base" */
+        const struct image_paths *image; /* what to cold-boot (unused when restoring) */
+        /*
+         * Guest RAM file, or NULL for anonymous RAM. When cold-booting, the
+         * guest writes it (a template is being built); when restoring, it is
+         * the template's RAM, mapped private and read-only.
+         */
+        const char *ram_file;
+        const char *restore_state; /* restore this template state instead of booting */
+        enum accel_kind accel;
         uint64_t memory_mib; /* guest RAM */
         unsigned cpus;       /* vCPUs */
         int boot_timeout_ms; /* bound on "agent ready" */
         int intr_fd;         /* readable = give up (a signalfd); -1 for none */
-        int build_image;     /* build the image when missing or stale */
 };
 
 #define SANDBOX_DEFAULT_MEMORY_MIB 256
@@ -28,12 +38,17 @@ struct sandbox_opts {
 #define SANDBOX_DEFAULT_BOOT_MS    60000
 
 /*
- * Start a sandbox and wait until its agent is ready. On failure nothing is
- * left behind except, when the guest started but never became ready, its
- * console log under <home>/logs/ (named in the error).
+ * Start a sandbox — cold boot, or restore from a template followed by RESEED
+ * — and wait until its agent is ready. On failure nothing is left behind
+ * except, when the guest started but never became ready, its console log
+ * under <home>/logs/ (named in the error). Most callers want sandbox_spawn().
  */
 int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbox **out,
                    struct lg_err **err) __attribute__((warn_unused_result));
+
+/* Pause the sandbox and write its device state to state_path (new file): a template. */
+int sandbox_snapshot(struct sandbox *sb, const char *state_path, struct lg_err **err)
+    __attribute__((warn_unused_result));
 
 /*
  * Stop and remove the sandbox, free sb, and verify that no process, file or

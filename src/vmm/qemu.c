@@ -13,8 +13,10 @@
 #include "common/cleanup.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/monotime.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,101 +71,153 @@ static int qemu_cmdline(const char *base, enum accel_kind accel, char *out, size
         return 0;
 }
 
+/* A bounded argv under construction; strings are copied into arena. */
+struct qemu_argv {
+        const char *v[64];
+        size_t n;
+        char arena[8192];
+        size_t used;
+        int overflow;
+};
+
+static void arg(struct qemu_argv *a, const char *s)
+{
+        if (a->n + 1 >= sizeof(a->v) / sizeof(a->v[0])) {
+                a->overflow = 1;
+                return;
+        }
+        a->v[a->n++] = s;
+        a->v[a->n] = NULL;
+}
+
+/* Two arguments, the second formatted into the arena. */
+static void argf(struct qemu_argv *a, const char *opt, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void argf(struct qemu_argv *a, const char *opt, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(a->arena + a->used, sizeof(a->arena) - a->used, fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= sizeof(a->arena) - a->used) {
+                a->overflow = 1;
+                return;
+        }
+        arg(a, opt);
+        arg(a, a->arena + a->used);
+        a->used += (size_t)n + 1;
+}
+
+static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
+{
+        char cmdline[2048];
+        int r;
+
+        a->n = a->used = 0;
+        a->overflow = 0;
+        arg(a, qemu_binary());
+        argf(a, "-name", "lg-%s,debug-threads=off", c->id);
+        /* microvm: ACPI stays on (the guest finds virtio-mmio devices through it). */
+        argf(a, "-M", "microvm,accel=%s,x-option-roms=off%s", accel_name(c->accel),
+             c->mem_path ? ",memory-backend=mem" : "");
+        argf(a, "-cpu", "%s", c->accel == ACCEL_KVM ? "host" : "max");
+        argf(a, "-m", "%lluM", (unsigned long long)c->memory_mib);
+        argf(a, "-smp", "%u", c->cpus);
+        if (c->mem_path != NULL) {
+                /*
+                 * Template: guest RAM lives in the file (share=on), so a paused
+                 * template is its RAM file plus a small device state. Clone:
+                 * the same file mapped private: copy-on-write, clones share the
+                 * clean pages and their writes never reach the file. (QEMU 7.2's
+                 * readonly=on would make guest RAM itself read-only, and its
+                 * rom= property that separates the two came later.)
+                 */
+                argf(a, "-object", "memory-backend-file,id=mem,size=%lluM,mem-path=%s,%s",
+                     (unsigned long long)c->memory_mib, c->mem_path,
+                     c->mem_shared ? "share=on" : "share=off");
+        }
+        /* Nothing we did not ask for: no default NIC, VGA, floppy, CD, monitor. */
+        arg(a, "-nodefaults");
+        arg(a, "-no-user-config");
+        argf(a, "-display", "none");
+        argf(a, "-net", "none");
+        /* The guest clock starts from host UTC; nothing is ever written back. */
+        argf(a, "-rtc", "base=utc,clock=host");
+        if (c->incoming) {
+                /* A clone gets its state over QMP; it needs no kernel (~14 MiB less per process).
+                 */
+                argf(a, "-incoming", "defer");
+        } else {
+                r = qemu_cmdline(c->cmdline, c->accel, cmdline, sizeof(cmdline));
+                if (r < 0)
+                        return r;
+                argf(a, "-kernel", "%s", c->kernel);
+                argf(a, "-initrd", "%s", c->initrd);
+                argf(a, "-append", "%s", cmdline);
+        }
+        argf(a, "-chardev", "file,id=con,path=%s/console.log", c->run_dir);
+        argf(a, "-serial", "chardev:con");
+        argf(a, "-device", "virtio-serial-device,max_ports=2");
+        argf(a, "-chardev", "socket,id=agent,fd=3");
+        argf(a, "-device", "virtserialport,chardev=agent,name=lg.agent,nr=1");
+        argf(a, "-chardev", "socket,id=qmp,fd=4");
+        argf(a, "-mon", "chardev=qmp,mode=control");
+        /* A guest reboot ends the VM instead of booting it again. */
+        arg(a, "-no-reboot");
+        /* QEMU's own seccomp filter; fd-passing migration keeps working under it. */
+        argf(a, "-sandbox",
+             "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+        argf(a, "-msg", "timestamp=on");
+        return a->overflow ? -E2BIG : 0;
+}
+
 static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_err **err)
 {
-        char machine[128], mem[32], smp[16], name[96], console[PATH_MAX + 32], log[PATH_MAX],
-            cmdline[2048];
+        char log[PATH_MAX];
         _cleanup_fd_ int qmp_ours = -1, qmp_theirs = -1;
+        struct qemu_argv *a;
         struct qemu_vmm *q;
         int sv[2], r;
 
-        r = qemu_cmdline(c->cmdline, c->accel, cmdline, sizeof(cmdline));
-        if (r < 0)
-                return err_set(err, LG_EK_IMAGE, -r, "kernel command line too long");
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        a = calloc(1, sizeof(*a));
+        if (a == NULL)
+                return err_set(err, LG_EK_INTERNAL, ENOMEM, "allocate QEMU arguments");
+        r = qemu_build_argv(c, a);
+        if (r < 0) {
+                free(a);
+                return err_set(err, LG_EK_IMAGE, -r, "QEMU command line too long");
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                free(a);
                 return err_set(err, LG_EK_START, errno, "create QMP socketpair");
+        }
         qmp_ours = sv[0];
         qmp_theirs = sv[1];
-
-        /* microvm: ACPI stays on (the guest finds virtio-mmio devices through it). */
-        snprintf(machine, sizeof(machine), "microvm,accel=%s,x-option-roms=off",
-                 accel_name(c->accel));
-        snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)c->memory_mib);
-        snprintf(smp, sizeof(smp), "%u", c->cpus);
-        snprintf(name, sizeof(name), "lg-%s,debug-threads=off", c->id);
-        snprintf(console, sizeof(console), "file,id=con,path=%s/console.log", c->run_dir);
         snprintf(log, sizeof(log), "%s/vmm.log", c->run_dir);
 
-        const char *argv[] = {
-            qemu_binary(),
-            "-name",
-            name,
-            "-M",
-            machine,
-            "-cpu",
-            c->accel == ACCEL_KVM ? "host" : "max",
-            "-m",
-            mem,
-            "-smp",
-            smp,
-            /* Nothing we did not ask for: no default NIC, VGA, floppy, CD, monitor. */
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-net",
-            "none",
-            /* The guest clock starts from host UTC; nothing is ever written back. */
-            "-rtc",
-            "base=utc,clock=host",
-            "-kernel",
-            c->kernel,
-            "-initrd",
-            c->initrd,
-            "-append",
-            cmdline,
-            "-chardev",
-            console,
-            "-serial",
-            "chardev:con",
-            "-device",
-            "virtio-serial-device,max_ports=2",
-            "-chardev",
-            "socket,id=agent,fd=3",
-            "-device",
-            "virtserialport,chardev=agent,name=lg.agent,nr=1",
-            "-chardev",
-            "socket,id=qmp,fd=4",
-            "-mon",
-            "chardev=qmp,mode=control",
-            /* A guest reboot ends the VM instead of booting it again. */
-            "-no-reboot",
-            /* QEMU's own seccomp filter; fd-passing keeps working under it. */
-            "-sandbox",
-            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-            "-msg",
-            "timestamp=on",
-            NULL,
-        };
-
         q = calloc(1, sizeof(*q));
-        if (q == NULL)
+        if (q == NULL) {
+                free(a);
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "allocate VMM");
+        }
         q->base.ops = &qemu_vmm_ops;
         q->base.pidfd = -1;
         q->base.reaped = 1;
-        r = vmm_spawn(&q->base, argv, c->agent_fd, qmp_theirs, log);
+        r = vmm_spawn(&q->base, a->v, c->agent_fd, qmp_theirs, log);
         if (r < 0) {
+                err_set(err, LG_EK_START, -r, "start %s", a->v[0]);
+                free(a);
                 free(q);
-                return err_set(err, LG_EK_START, -r, "start %s", argv[0]);
+                return err_code(*err);
         }
+        free(a);
         close(steal_fd(&qmp_theirs));
 
         r = qmp_open(steal_fd(&qmp_ours), QEMU_QMP_TIMEOUT_MS, &q->qmp);
         if (r < 0) {
-                char how[96];
-
-                char said[256];
+                char how[96], said[256];
 
                 (void)vmm_stop(&q->base, 0);
                 vmm_describe_exit(&q->base, how, sizeof(how));
@@ -174,10 +228,141 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
                 free(q);
                 return err_code(*err);
         }
-        log_debug("qemu %d started for %s (accel %s)", (int)q->base.pid, c->id,
-                  accel_name(c->accel));
+        log_debug("qemu %d started for %s (accel %s%s)", (int)q->base.pid, c->id,
+                  accel_name(c->accel), c->incoming ? ", incoming" : "");
         *out = &q->base;
         return 0;
+}
+
+/* Wait until query-migrate reports an end state. */
+static int qemu_wait_migration(struct qemu_vmm *q, int timeout_ms, char *errbuf, size_t errsz)
+{
+        uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+
+        for (;;) {
+                json_t *ret = NULL;
+                const char *st;
+                int r = qmp_execute(q->qmp, "query-migrate", NULL, &ret, mono_left_ms(deadline),
+                                    errbuf, errsz);
+
+                if (r < 0)
+                        return r;
+                st = json_string_value(json_object_get(ret, "status"));
+                if (st != NULL && strcmp(st, "completed") == 0) {
+                        json_decref(ret);
+                        return 0;
+                }
+                if (st != NULL && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0)) {
+                        const char *why = json_string_value(json_object_get(ret, "error-desc"));
+
+                        snprintf(errbuf, errsz, "migration %s%s%s", st, why ? ": " : "",
+                                 why ? why : "");
+                        json_decref(ret);
+                        return -EIO;
+                }
+                json_decref(ret);
+                if (mono_left_ms(deadline) == 0)
+                        return -ETIMEDOUT;
+                /* The state is ~60 KB: a save takes milliseconds; poll finely. */
+                usleep(500);
+        }
+}
+
+static int qemu_ignore_shared(struct qemu_vmm *q, char *errbuf, size_t errsz)
+{
+        json_t *args = json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "x-ignore-shared",
+                                 "state", 1);
+        int r;
+
+        if (args == NULL)
+                return -ENOMEM;
+        r = qmp_execute(q->qmp, "migrate-set-capabilities", args, NULL, QEMU_QMP_TIMEOUT_MS, errbuf,
+                        errsz);
+        json_decref(args);
+        return r;
+}
+
+/* Hand QEMU a descriptor by name (SCM_RIGHTS on the QMP socket). */
+static int qemu_getfd(struct qemu_vmm *q, int fd, const char *name, char *errbuf, size_t errsz)
+{
+        json_t *args = json_pack("{s:s}", "fdname", name);
+        int r;
+
+        if (args == NULL)
+                return -ENOMEM;
+        r = qmp_execute_fd(q->qmp, "getfd", args, fd, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        json_decref(args);
+        return r;
+}
+
+static int qemu_save(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
+{
+        struct qemu_vmm *q = (struct qemu_vmm *)v;
+        json_t *args;
+        int r;
+
+        r = qmp_execute(q->qmp, "stop", NULL, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        if (r == 0)
+                r = qemu_ignore_shared(q, errbuf, errsz);
+        if (r == 0)
+                r = qemu_getfd(q, state_fd, "lgstate", errbuf, errsz);
+        if (r < 0)
+                return r;
+        args = json_pack("{s:s}", "uri", "fd:lgstate");
+        if (args == NULL)
+                return -ENOMEM;
+        r = qmp_execute(q->qmp, "migrate", args, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        json_decref(args);
+        if (r == 0)
+                r = qemu_wait_migration(q, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        return r;
+}
+
+static int qemu_restore(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
+{
+        struct qemu_vmm *q = (struct qemu_vmm *)v;
+        uint64_t deadline = mono_ms() + QEMU_QMP_TIMEOUT_MS;
+        json_t *args;
+        int r;
+
+        r = qemu_ignore_shared(q, errbuf, errsz);
+        if (r == 0)
+                r = qemu_getfd(q, state_fd, "lgstate", errbuf, errsz);
+        if (r < 0)
+                return r;
+        args = json_pack("{s:s}", "uri", "fd:lgstate");
+        if (args == NULL)
+                return -ENOMEM;
+        r = qmp_execute(q->qmp, "migrate-incoming", args, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        json_decref(args);
+        /* Incoming migration runs in the background; it is done when the VM leaves inmigrate. */
+        while (r == 0) {
+                json_t *ret = NULL;
+                const char *st;
+
+                r = qmp_execute(q->qmp, "query-status", NULL, &ret, mono_left_ms(deadline), errbuf,
+                                errsz);
+                if (r < 0)
+                        break;
+                st = json_string_value(json_object_get(ret, "status"));
+                if (st != NULL && strcmp(st, "inmigrate") != 0) {
+                        int ok = strcmp(st, "paused") == 0 || strcmp(st, "prelaunch") == 0;
+
+                        if (!ok)
+                                snprintf(errbuf, errsz, "state after restore is \"%s\"", st);
+                        json_decref(ret);
+                        if (!ok)
+                                return -EIO;
+                        break;
+                }
+                json_decref(ret);
+                if (mono_left_ms(deadline) == 0)
+                        return -ETIMEDOUT;
+                usleep(250);
+        }
+        if (r == 0)
+                r = qmp_execute(q->qmp, "cont", NULL, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        return r;
 }
 
 static int qemu_quit(struct vmm *v)
@@ -201,5 +386,7 @@ const struct vmm_ops qemu_vmm_ops = {
     .name = "qemu",
     .start = qemu_start,
     .quit = qemu_quit,
+    .save = qemu_save,
+    .restore = qemu_restore,
     .release = qemu_release,
 };

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct qmp {
@@ -84,7 +85,38 @@ static int qmp_read_reply(struct qmp *q, uint64_t deadline, json_t **out)
         }
 }
 
-static int qmp_send(struct qmp *q, const char *cmd, json_t *args)
+/* Write a whole message; the first chunk carries fd (when >= 0) as ancillary data. */
+static int qmp_write(struct qmp *q, const char *text, size_t n, int fd)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } ctl;
+        struct iovec iov = {.iov_base = (void *)text, .iov_len = n};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t w;
+
+        if (fd >= 0) {
+                struct cmsghdr *cm;
+
+                memset(&ctl, 0, sizeof(ctl));
+                msg.msg_control = ctl.buf;
+                msg.msg_controllen = sizeof(ctl.buf);
+                cm = CMSG_FIRSTHDR(&msg);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        }
+        do {
+                w = sendmsg(q->fd, &msg, MSG_NOSIGNAL);
+        } while (w < 0 && errno == EINTR);
+        if (w < 0)
+                return -errno;
+        return fd_write_all(q->fd, text + w, n - (size_t)w);
+}
+
+static int qmp_send(struct qmp *q, const char *cmd, json_t *args, int fd)
 {
         json_t *msg = json_pack("{s:s}", "execute", cmd);
         _cleanup_free_ char *text = NULL;
@@ -100,14 +132,14 @@ static int qmp_send(struct qmp *q, const char *cmd, json_t *args)
         json_decref(msg);
         if (text == NULL)
                 return -ENOMEM;
-        r = fd_write_all(q->fd, text, strlen(text));
+        r = qmp_write(q, text, strlen(text), fd);
         if (r == 0)
                 r = fd_write_all(q->fd, "\n", 1);
         return r;
 }
 
-int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms,
-                char *errbuf, size_t errsz)
+static int qmp_run(struct qmp *q, const char *cmd, json_t *args, int fd, json_t **ret,
+                   int timeout_ms, char *errbuf, size_t errsz)
 {
         uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
         json_t *reply = NULL, *v;
@@ -115,7 +147,7 @@ int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int 
 
         if (errbuf != NULL && errsz > 0)
                 errbuf[0] = '\0';
-        r = qmp_send(q, cmd, args);
+        r = qmp_send(q, cmd, args, fd);
         if (r < 0)
                 return r;
         r = qmp_read_reply(q, deadline, &reply);
@@ -133,6 +165,18 @@ int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int 
                 snprintf(errbuf, errsz, "%s", json_is_string(v) ? json_string_value(v) : "?");
         json_decref(reply);
         return v != NULL ? -EREMOTEIO : -EPROTO;
+}
+
+int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms,
+                char *errbuf, size_t errsz)
+{
+        return qmp_run(q, cmd, args, -1, ret, timeout_ms, errbuf, errsz);
+}
+
+int qmp_execute_fd(struct qmp *q, const char *cmd, json_t *args, int fd, int timeout_ms,
+                   char *errbuf, size_t errsz)
+{
+        return qmp_run(q, cmd, args, fd, NULL, timeout_ms, errbuf, errsz);
 }
 
 int qmp_open(int fd, int timeout_ms, struct qmp **out)

@@ -32,6 +32,10 @@ int qmp_open(int fd, int timeout_ms, struct qmp **out) __attribute__((warn_unuse
 int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms,
                 char *errbuf, size_t errsz) __attribute__((warn_unused_result));
 
+/* As qmp_execute(), passing fd along with the command (SCM_RIGHTS), e.g. for "getfd". */
+int qmp_execute_fd(struct qmp *q, const char *cmd, json_t *args, int fd, int timeout_ms,
+                   char *errbuf, size_t errsz) __attribute__((warn_unused_result));
+
 /* Name of the last event seen ("SHUTDOWN", "STOP", ...), or "" when none. */
 const char *qmp_last_event(const struct qmp *q);
 

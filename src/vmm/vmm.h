@@ -8,6 +8,7 @@
 #ifndef LG_VMM_VMM_H
 #define LG_VMM_VMM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,6 +30,15 @@ struct vmm_config {
         unsigned cpus;
         enum accel_kind accel;
         int agent_fd; /* VMM's end of the agent channel; borrowed, inherited by the VMM */
+        /*
+         * Guest RAM in a file (templates and clones; NULL = anonymous RAM).
+         * mem_shared: the guest writes the file (building a template);
+         * otherwise it is mapped private and read-only (a copy-on-write clone).
+         */
+        const char *mem_path;
+        int mem_shared;
+        /* Start paused, waiting for ops->restore (a clone); kernel/initrd/cmdline unused. */
+        int incoming;
 };
 
 struct vmm_ops {
@@ -37,6 +47,13 @@ struct vmm_ops {
         int (*start)(const struct vmm_config *c, struct vmm **out, struct lg_err **err);
         /* Ask the VMM to exit (e.g. QMP "quit"); does not wait. 0 / -errno. */
         int (*quit)(struct vmm *v);
+        /*
+         * Pause the VM and write its device state to state_fd (RAM stays in
+         * the shared memory file). 0 / -errno; errbuf gets the VMM's words.
+         */
+        int (*save)(struct vmm *v, int state_fd, char *errbuf, size_t errsz);
+        /* Load device state from state_fd into an `incoming` VMM and run it. */
+        int (*restore)(struct vmm *v, int state_fd, char *errbuf, size_t errsz);
         /* Release engine resources (sockets); the process is already reaped. */
         void (*release)(struct vmm *v);
 };

@@ -28,7 +28,7 @@ fi
 leftovers() {
         local dirs procs
         dirs=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
-        procs=$(pgrep -f -- "$LUMINAGUARD_HOME/images" || true)
+        procs=$(pgrep -f -- "$LUMINAGUARD_HOME/run/" || true)
         [ -z "$dirs$procs" ] && return 0
         echo "run dirs: [$dirs] VMM pids: [$procs]"
         return 1
@@ -100,7 +100,7 @@ wait $pa; ra=$?; wait $pb; rb=$?
 t_begin "kill -9 of QEMU mid-command: clear error (123), nothing left"
 "$LG" run -- sh -c 'echo started; sleep 60' >"$TMP/o" 2>"$TMP/e" </dev/null & p=$!
 for _ in $(seq 100); do grep -q started "$TMP/o" 2>/dev/null && break; sleep 0.1; done
-pkill -9 -f -- "$LUMINAGUARD_HOME/images" || true
+pkill -9 -f -- "$LUMINAGUARD_HOME/run/" || true
 wait $p; RC=$?
 if [ "$RC" -eq 123 ] && grep -q "killed by signal 9" "$TMP/e" && leftovers; then t_pass
 else t_fail "rc=$RC: $(cat "$TMP/e")"; fi
@@ -126,7 +126,7 @@ run_lg "$TMP/o" "$TMP/e" -- sh -c 'poweroff -f; sleep 5'
 [ "$RC" -eq 123 ] && leftovers && t_pass || t_fail "rc=$RC: $(cat "$TMP/e")"
 
 t_begin "a guest that never becomes ready: bounded wait, names the console log (122)"
-run_lg "$TMP/o" "$TMP/e" --boot-timeout 300ms -- true
+run_lg "$TMP/o" "$TMP/e" --cold --boot-timeout 300ms -- true
 log=$(grep -o '/[^ )]*console.log' "$TMP/e" | head -1)
 [ "$RC" -eq 122 ] && grep -q "not ready after 300 ms" "$TMP/e" && [ -f "$log" ] && leftovers && t_pass ||
         t_fail "rc=$RC log=[$log]: $(cat "$TMP/e")"

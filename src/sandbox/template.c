@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "sandbox/template.h"
+#include "sandbox/sandbox.h"
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/monotime.h"
+#include "image/image.h"
+#include "proto/proto.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Best-effort removal of a template directory; a leftover is retried on the next build. */
+static void remove_quietly(const char *dir)
+{
+        int r = fs_remove_tree(dir);
+
+        if (r < 0)
+                log_debug("remove %s: %s", dir, strerror(-r));
+}
+
+static int template_key(const char *image_key, const struct template_shape *s, char key[65])
+{
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        char text[256];
+        int n;
+
+        n = snprintf(text, sizeof(text), "image=%s mem=%llu cpus=%u accel=%s proto=%u", image_key,
+                     (unsigned long long)s->memory_mib, s->cpus, accel_name(s->accel),
+                     PROTO_VERSION);
+        if (n < 0 || (size_t)n >= sizeof(text))
+                return -E2BIG;
+        if (!EVP_Digest(text, (size_t)n, digest, &len, EVP_sha256(), NULL) || len != 32)
+                return -EIO;
+        for (unsigned i = 0; i < len; i++)
+                snprintf(key + 2 * i, 3, "%02x", digest[i]);
+        return 0;
+}
+
+static void template_paths(const char *home, const char *key, struct template *t)
+{
+        snprintf(t->key, sizeof(t->key), "%s", key);
+        snprintf(t->dir, sizeof(t->dir), "%s/templates/%.64s", home, key);
+        snprintf(t->ram, sizeof(t->ram), "%s/ram", t->dir);
+        snprintf(t->state, sizeof(t->state), "%s/state", t->dir);
+}
+
+/* A template is usable when its RAM file has the shape's size and its state is not empty. */
+static int template_valid(const struct template *t, const struct template_shape *s)
+{
+        struct stat st;
+
+        if (stat(t->ram, &st) < 0 || (uint64_t)st.st_size != s->memory_mib << 20)
+                return 0;
+        return stat(t->state, &st) == 0 && st.st_size > 0;
+}
+
+/* The RAM file must exist at full size before QEMU maps it: QEMU may not grow files. */
+static int create_ram_file(const char *path, uint64_t bytes)
+{
+        _cleanup_fd_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+        if (fd < 0)
+                return -errno;
+        /* Sparse: only the pages the guest touches while booting take disk space. */
+        if (ftruncate(fd, (off_t)bytes) < 0)
+                return -errno;
+        return 0;
+}
+
+static int template_build(const char *home, const struct image_paths *img,
+                          const struct template_shape *shape, int boot_timeout_ms, int intr_fd,
+                          const struct template *t, struct lg_err **err)
+{
+        char tmp[PATH_MAX + 64], ram[PATH_MAX + 80], state[PATH_MAX + 80], meta[PATH_MAX + 80],
+            text[512];
+        struct sandbox *sb = NULL;
+        struct lg_err *derr = NULL;
+        uint64_t t0 = mono_ns();
+        int r;
+
+        snprintf(tmp, sizeof(tmp), "%s/templates/.build.%d", home, (int)getpid());
+        snprintf(ram, sizeof(ram), "%s/ram", tmp);
+        snprintf(state, sizeof(state), "%s/state", tmp);
+        snprintf(meta, sizeof(meta), "%s/meta", tmp);
+        remove_quietly(tmp);
+        r = fs_mkdir_p(tmp, 0700);
+        if (r == 0)
+                r = create_ram_file(ram, shape->memory_mib << 20);
+        if (r < 0) {
+                err_set(err, LG_EK_START, -r, "create template RAM file in %s", tmp);
+                goto out;
+        }
+        struct sandbox_opts so = {
+            .image = img,
+            .ram_file = ram,
+            .accel = shape->accel,
+            .memory_mib = shape->memory_mib,
+            .cpus = shape->cpus,
+            .boot_timeout_ms = boot_timeout_ms,
+            .intr_fd = intr_fd,
+        };
+        r = sandbox_create(home, &so, &sb, err);
+        if (r == 0)
+                r = sandbox_snapshot(sb, state, err);
+        if (sandbox_destroy(sb, &derr) < 0 && r == 0)
+                r = err_set(err, derr->kind, derr->errnum, "%s", derr->msg);
+        err_free(&derr);
+        if (r < 0)
+                goto out;
+        snprintf(text, sizeof(text),
+                 "image_key=%s\nmemory_mib=%llu\ncpus=%u\naccel=%s\nproto=%u\nbuilt_at=%lld\n",
+                 img->key, (unsigned long long)shape->memory_mib, shape->cpus,
+                 accel_name(shape->accel), PROTO_VERSION, (long long)time(NULL));
+        r = fs_write_file_atomic(meta, text, strlen(text), 0600);
+        if (r == 0 && rename(tmp, t->dir) < 0)
+                r = -errno;
+        if (r < 0) {
+                err_set(err, LG_EK_START, -r, "install template %s", t->dir);
+                goto out;
+        }
+        log_info("template %.12s built in %.0f ms", t->key, (double)(mono_ns() - t0) / 1e6);
+        (void)template_prune(home, img->key);
+        return 0;
+out:
+        remove_quietly(tmp);
+        return err_wrap(err, "build template for image %.12s", img->key);
+}
+
+int template_ensure(const char *home, const struct image_paths *img,
+                    const struct template_shape *shape, int build, int boot_timeout_ms, int intr_fd,
+                    struct template *t, struct lg_err **err)
+{
+        char key[65], dir[PATH_MAX], lock[PATH_MAX + 16];
+        _cleanup_fd_ int lfd = -1;
+        int r;
+
+        r = template_key(img->key, shape, key);
+        if (r < 0)
+                return err_set(err, LG_EK_INTERNAL, -r, "template key");
+        template_paths(home, key, t);
+        if (template_valid(t, shape))
+                return 0;
+        if (!build)
+                return -ENOENT;
+
+        snprintf(dir, sizeof(dir), "%s/templates", home);
+        r = fs_mkdir_p(dir, 0700);
+        if (r < 0)
+                return err_set(err, LG_EK_START, -r, "create %s", dir);
+        snprintf(lock, sizeof(lock), "%s/.lock", dir);
+        lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lfd < 0)
+                return err_set(err, LG_EK_START, errno, "open %s", lock);
+        if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+                log_info("template: waiting for another build to finish");
+                if (flock(lfd, LOCK_EX) < 0)
+                        return err_set(err, LG_EK_START, errno, "lock %s", lock);
+        }
+        /* Whoever held the lock may have built it. */
+        if (template_valid(t, shape))
+                return 0;
+        /* A half-built or corrupt template of this key is replaced. */
+        remove_quietly(t->dir);
+        return template_build(home, img, shape, boot_timeout_ms, intr_fd, t, err);
+}
+
+void template_discard(const struct template *t)
+{
+        remove_quietly(t->dir);
+}
+
+/* Does the template in dir record image_key? */
+static int built_from(const char *dir, const char *image_key)
+{
+        char meta[PATH_MAX + 512], want[128];
+        _cleanup_free_ char *text = NULL;
+
+        snprintf(meta, sizeof(meta), "%s/meta", dir);
+        if (fs_read_file(meta, 4096, &text, NULL) < 0)
+                return 0;
+        snprintf(want, sizeof(want), "image_key=%s\n", image_key);
+        return strncmp(text, want, strlen(want)) == 0;
+}
+
+int template_prune(const char *home, const char *image_key)
+{
+        char dir[PATH_MAX];
+        _cleanup_dir_ DIR *d = NULL;
+        struct dirent *de;
+        int n = 0;
+
+        snprintf(dir, sizeof(dir), "%s/templates", home);
+        d = opendir(dir);
+        if (d == NULL)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d)) != NULL) {
+                char sub[PATH_MAX + 300];
+
+                /* Keys are 64 hex digits; ".lock" and ".build.*" are not ours to judge. */
+                if (strlen(de->d_name) != 64)
+                        continue;
+                snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+                if (built_from(sub, image_key))
+                        continue;
+                if (fs_remove_tree(sub) == 0)
+                        n++;
+        }
+        return n;
+}
