@@ -4,6 +4,7 @@
 #include "common/cleanup.h"
 #include "common/err.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/monotime.h"
 #include "image/image.h"
 #include "sandbox/runtime_dir.h"
@@ -57,12 +58,15 @@ static int peer_boot(const char *home, const struct image_paths *img, enum accel
         char id[RUNDIR_ID_LEN + 1], dir[PATH_MAX], console[PATH_MAX + 16];
         struct vmm *v = NULL;
         struct vmm_config c;
-        int sv[2], r, seen = 0;
+        int sv[2], r, seen = 0, lock_fd = -1;
         uint64_t t0, deadline;
 
-        r = rundir_create(home, id, dir, sizeof(dir));
-        if (r < 0)
+        r = rundir_create(home, id, dir, sizeof(dir), &lock_fd);
+        if (r < 0) {
+                if (dir[0] != '\0' && fs_remove_tree(dir) < 0)
+                        log_debug("remove %s failed", dir);
                 return err_set(err, LG_EK_START, -r, "create run directory");
+        }
         snprintf(console, sizeof(console), "%s/console.log", dir);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
                 r = err_set(err, LG_EK_START, errno, "socketpair");
@@ -99,6 +103,7 @@ out:
         vmm_free(v);
         if (fs_remove_tree(dir) < 0 && r == 0)
                 r = err_set(err, LG_EK_INTERNAL, EBUSY, "remove %s", dir);
+        close(lock_fd);
         return r;
 }
 

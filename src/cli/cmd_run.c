@@ -46,6 +46,18 @@ static void print_guest_text(const char *prefix, const char *text)
         fputc('\n', stderr);
 }
 
+/* Interrupted by SIGTERM or SIGHUP: exit as 128+N like a shell would report, not 130. */
+static int interrupted_status(const struct lg_err *err, int intr_fd, int status)
+{
+        struct signalfd_siginfo si;
+
+        if (err == NULL || err->kind != LG_EK_INTERRUPTED)
+                return status;
+        if (read(intr_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                return 128 + (int)si.ssi_signo;
+        return status;
+}
+
 static int run_status(const struct run_opts *o, const struct sandbox_exec_result *res)
 {
         if (res->spawn_errno != 0) {
@@ -123,7 +135,7 @@ int cmd_run(int argc, char **argv)
 
         r = sandbox_spawn(home, &so, &sb, &how, &err);
         if (r < 0) {
-                status = cli_report(err);
+                status = interrupted_status(err, intr_fd, cli_report(err));
                 goto out;
         }
 
@@ -150,7 +162,7 @@ int cmd_run(int argc, char **argv)
                         err_wrap(&err, "sandbox %s (console log kept at %s)", sandbox_id(sb),
                                  log ? log : "nowhere: it could not be saved");
                 }
-                status = cli_report(err);
+                status = interrupted_status(err, intr_fd, cli_report(err));
                 goto out;
         }
         status = run_status(&o, &res);

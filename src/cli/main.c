@@ -4,9 +4,11 @@
 #include "common/err.h"
 #include "common/log.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: luminaguard [-v] [--home DIR] COMMAND [ARGS...]\n"
@@ -52,6 +54,24 @@ int cli_report(const struct lg_err *err)
         return LG_EXIT_INTERNAL;
 }
 
+/*
+ * With 0, 1 or 2 closed, the next descriptor we open (a signalfd, the agent
+ * socket) would take its place and the command's output would be written
+ * into the protocol stream. Fill the gaps with /dev/null first.
+ */
+static void ensure_stdio(void)
+{
+        for (;;) {
+                int fd = open("/dev/null", O_RDWR);
+
+                if (fd < 0 || fd > 2) {
+                        if (fd > 2)
+                                close(fd);
+                        return;
+                }
+        }
+}
+
 int main(int argc, char **argv)
 {
         static const struct {
@@ -65,12 +85,17 @@ int main(int argc, char **argv)
         };
         int level = LG_LOG_WARN, i;
 
+        ensure_stdio();
         for (i = 1; i < argc && argv[i][0] == '-'; i++) {
                 if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
                         level = level < LG_LOG_DEBUG ? level + 1 : level;
                 } else if (strcmp(argv[i], "-vv") == 0) {
                         level = LG_LOG_DEBUG;
-                } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+                } else if (strcmp(argv[i], "--home") == 0) {
+                        if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+                                fprintf(stderr, "luminaguard: error: --home needs a directory\n");
+                                return LG_EXIT_USAGE;
+                        }
                         setenv("LUMINAGUARD_HOME", argv[++i], 1);
                 } else if (strcmp(argv[i], "--version") == 0) {
                         printf("luminaguard %s\n", LG_VERSION);

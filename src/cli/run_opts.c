@@ -2,6 +2,7 @@
 #include "cli/run_opts.h"
 #include "common/err.h"
 #include "common/parse.h"
+#include "proto/proto.h"
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
@@ -87,10 +88,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
         while ((c = getopt_long(argc, argv, "+:t:m:c:e:w:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 't':
-                        if (parse_duration_ms(optarg, &o->timeout_ms) < 0)
+                        if (parse_duration_ms(optarg, &o->timeout_ms) < 0 ||
+                            o->timeout_ms > RUN_MAX_TIMEOUT_MS)
                                 return err_set(err, LG_EK_USAGE, 0,
                                                "--timeout %s: expected a duration like 30s, "
-                                               "500ms, 2m",
+                                               "500ms, 2m (at most 7 days)",
                                                optarg);
                         break;
                 case 'B':
@@ -152,6 +154,20 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                 return err_set(err, LG_EK_USAGE, 0, "the command is an empty string");
         o->argv = argv + optind;
         o->argc = argc - optind;
+        /* The protocol's limits, checked before a VM is started for nothing. */
+        if ((size_t)o->argc > PROTO_MAX_ARGS)
+                return err_set(err, LG_EK_USAGE, 0, "too many arguments (at most %u)",
+                               PROTO_MAX_ARGS);
+        for (int i = 0; i < o->argc; i++) {
+                if (strlen(o->argv[i]) > PROTO_MAX_STR)
+                        return err_set(err, LG_EK_USAGE, 0, "argument %d is longer than %u bytes",
+                                       i + 1, PROTO_MAX_STR);
+        }
+        for (size_t i = 0; i < o->envc; i++) {
+                if (strlen(o->env[i]) > PROTO_MAX_STR)
+                        return err_set(err, LG_EK_USAGE, 0, "--env %.40s...: longer than %u bytes",
+                                       o->env[i], PROTO_MAX_STR);
+        }
         return 0;
 }
 

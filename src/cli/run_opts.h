@@ -10,6 +10,7 @@ struct lg_err;
 
 #define RUN_DEFAULT_TIMEOUT_MS 30000 /* the seeds' default tool timeout */
 #define RUN_MAX_ENV            256
+#define RUN_MAX_TIMEOUT_MS     (7ull * 24 * 3600 * 1000)
 
 struct run_opts {
         uint64_t timeout_ms; /* 0 = none */

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The error handed out when there is no memory for one (never freed). */
+static struct lg_err err_oom = {LG_EK_INTERNAL, ENOMEM, "out of memory"};
+
 int err_code(const struct lg_err *err)
 {
         if (err == NULL || err->errnum == 0)
@@ -25,9 +28,14 @@ int err_set(struct lg_err **err, enum lg_errkind kind, int errnum, const char *f
         e = *err;
         if (e == NULL) {
                 e = calloc(1, sizeof(*e));
-                if (e == NULL)
-                        return -ENOMEM; /* nothing sensible left to report */
+                if (e == NULL) {
+                        /* Callers may rely on *err being set: hand out the static one. */
+                        *err = &err_oom;
+                        return -ENOMEM;
+                }
                 *err = e;
+        } else if (e == &err_oom) {
+                return -ENOMEM;
         }
         e->kind = kind;
         e->errnum = errnum;
@@ -51,7 +59,7 @@ int err_wrap(struct lg_err **err, const char *fmt, ...)
                 return -EIO;
         if (*err == NULL)
                 err_set(err, LG_EK_INTERNAL, 0, "unknown error (no message was recorded)");
-        if (*err == NULL)
+        if (*err == &err_oom)
                 return -ENOMEM;
         va_start(ap, fmt);
         vsnprintf(prefix, sizeof(prefix), fmt, ap);
@@ -67,7 +75,8 @@ void err_free(struct lg_err **err)
 {
         if (err == NULL)
                 return;
-        free(*err);
+        if (*err != &err_oom)
+                free(*err);
         *err = NULL;
 }
 

@@ -17,11 +17,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -234,7 +236,18 @@ static int run_builder(const struct image_recipe *rc, const char *home, const ch
         }
         if (pid == 0) {
                 int devnull = open("/dev/null", O_RDONLY);
+                sigset_t none;
 
+                /*
+                 * The caller may have blocked SIGINT/SIGTERM (to read them from
+                 * a signalfd) and ignored SIGPIPE: the build must get neither,
+                 * so that Ctrl-C on the terminal stops it and pipes behave. It
+                 * dies with us, too.
+                 */
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                signal(SIGPIPE, SIG_DFL);
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pfd[1], 1) < 0 ||
                     dup2(pfd[1], 2) < 0)
                         _exit(127);

@@ -6,11 +6,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,77 +20,85 @@
 #define RUNDIR_KEEP_LOGS 40  /* kept log files (two per failed sandbox) */
 #define RUNDIR_GRACE_SEC 120 /* an owner-less directory younger than this is being created */
 
-/* Field 22 of /proc/PID/stat: start time in clock ticks; with the pid it names a process. */
-static int proc_starttime(long pid, unsigned long long *st)
+/* mkdir a fresh random run directory; fills id and dir only on success. */
+static int rundir_mkdir(const char *runroot, char *id, char *dir, size_t dirsz)
 {
-        char path[64], *p;
-        _cleanup_free_ char *text = NULL;
-        int r;
+        char tid[RUNDIR_ID_LEN + 1], tdir[PATH_MAX];
 
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        r = fs_read_file(path, 4096, &text, NULL);
-        if (r < 0)
-                return r;
-        /* comm may contain spaces and parentheses: skip to the last ')'. */
-        p = strrchr(text, ')');
-        if (p == NULL)
-                return -EPROTO;
-        for (int field = 2; field < 22; field++) {
-                p = strchr(p + 1, ' ');
-                if (p == NULL)
-                        return -EPROTO;
+        for (int attempt = 0; attempt < 8; attempt++) {
+                unsigned char rnd[6];
+
+                if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+                        return -EIO;
+                snprintf(tid, sizeof(tid), "sb-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                         rnd[3], rnd[4], rnd[5]);
+                if (snprintf(tdir, sizeof(tdir), "%s/%s", runroot, tid) >= (int)sizeof(tdir) ||
+                    strlen(tdir) >= dirsz)
+                        return -ENAMETOOLONG;
+                if (mkdir(tdir, 0700) == 0) {
+                        memcpy(id, tid, sizeof(tid));
+                        snprintf(dir, dirsz, "%s", tdir);
+                        return 0;
+                }
+                /* A collision must never hand us someone else's directory. */
+                if (errno != EEXIST)
+                        return -errno;
         }
-        *st = strtoull(p + 1, NULL, 10);
-        return 0;
+        return -EEXIST;
 }
 
-int rundir_create(const char *home, char *id, char *dir, size_t dirsz)
+int rundir_create(const char *home, char *id, char *dir, size_t dirsz, int *lock_fd)
 {
-        char runroot[PATH_MAX], owner[PATH_MAX + 512], line[64];
-        unsigned long long st = 0;
-        unsigned char rnd[6];
+        char runroot[PATH_MAX], tmp[PATH_MAX + 32], owner[PATH_MAX + 32], line[32];
+        _cleanup_fd_ int fd = -1;
         int r;
 
+        dir[0] = '\0';
         if (snprintf(runroot, sizeof(runroot), "%s/run", home) >= (int)sizeof(runroot))
                 return -ENAMETOOLONG;
         r = fs_mkdir_p(runroot, 0700);
         if (r < 0)
                 return r;
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-                return -EIO;
-        snprintf(id, RUNDIR_ID_LEN + 1, "sb-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-                 rnd[3], rnd[4], rnd[5]);
-        if (snprintf(dir, dirsz, "%s/%s", runroot, id) >= (int)dirsz)
-                return -ENAMETOOLONG;
-        if (mkdir(dir, 0700) < 0)
-                return -errno;
-        r = proc_starttime((long)getpid(), &st);
+        r = rundir_mkdir(runroot, id, dir, dirsz);
         if (r < 0)
                 return r;
+        /*
+         * Liveness is a lock, not a pid: the owner holds an exclusive flock on
+         * `owner` for the sandbox's whole life and the kernel drops it when
+         * the owner dies, however it dies and in whatever pid namespace it
+         * runs. The file is locked before it gets its name, so the GC never
+         * sees an unlocked owner of a live sandbox.
+         */
+        snprintf(tmp, sizeof(tmp), "%s/.owner", dir);
         snprintf(owner, sizeof(owner), "%s/owner", dir);
-        snprintf(line, sizeof(line), "%ld %llu\n", (long)getpid(), st);
-        return fs_write_file_atomic(owner, line, strlen(line), 0600);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return -errno;
+        snprintf(line, sizeof(line), "%ld\n", (long)getpid()); /* for people reading it */
+        if (write(fd, line, strlen(line)) < 0 || rename(tmp, owner) < 0)
+                return -errno;
+        *lock_fd = steal_fd(&fd);
+        return 0;
 }
 
 /* 1 when the directory's owner still runs (or it is too young to judge). */
 static int rundir_alive(const char *dir)
 {
         char owner[PATH_MAX + 512];
-        _cleanup_free_ char *text = NULL;
-        unsigned long long want, have;
-        long pid;
+        _cleanup_fd_ int fd = -1;
         struct stat s;
 
         snprintf(owner, sizeof(owner), "%s/owner", dir);
-        if (fs_read_file(owner, 128, &text, NULL) < 0 ||
-            sscanf(text, "%ld %llu", &pid, &want) != 2) {
+        fd = open(owner, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                /* No owner yet: being created right now, unless it is old. */
                 if (stat(dir, &s) < 0)
                         return 0;
                 return time(NULL) - s.st_mtime < RUNDIR_GRACE_SEC;
         }
-        if (proc_starttime(pid, &have) < 0)
-                return 0;
-        return have == want;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK;
+        return 0; /* we got the lock: its owner is gone (closing fd releases it) */
 }
 
 int rundir_gc(const char *home)

@@ -31,6 +31,7 @@ struct sandbox {
         struct vmm *vmm;
         struct agent_conn agent;
         int agent_open;
+        int owner_fd; /* flock on run/<id>/owner: "this sandbox is alive" */
         uint64_t t_start_ns;
         uint64_t t_ready_ns;
 };
@@ -213,10 +214,11 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "allocate sandbox");
         sb->t_start_ns = mono_ns();
         sb->agent.fd = -1;
+        sb->owner_fd = -1;
         snprintf(sb->home, sizeof(sb->home), "%s", home);
         (void)rundir_gc(home); /* leftovers of a luminaguard that was SIGKILLed */
 
-        r = rundir_create(home, sb->id, sb->run_dir, sizeof(sb->run_dir));
+        r = rundir_create(home, sb->id, sb->run_dir, sizeof(sb->run_dir), &sb->owner_fd);
         if (r < 0) {
                 err_set(err, LG_EK_START, -r, "create run directory under %s/run", home);
                 goto fail;
@@ -272,7 +274,9 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                         err_wrap(err, "sandbox %s (console log kept at %s)", sb->id,
                                  log ? log : "nowhere: it could not be saved");
                 }
-                sandbox_destroy(sb, &derr);
+                /* The first error is the one to report; a failed cleanup is worth a warning. */
+                if (sandbox_destroy(sb, &derr) < 0)
+                        log_warn("%s", derr->msg);
                 err_free(&derr);
                 return r;
         }
@@ -290,7 +294,9 @@ fail:
         {
                 struct lg_err *derr = NULL;
 
-                sandbox_destroy(sb, &derr);
+                /* The first error is the one to report; a failed cleanup is worth a warning. */
+                if (sandbox_destroy(sb, &derr) < 0)
+                        log_warn("%s", derr->msg);
                 err_free(&derr);
         }
         return err_code(*err);
@@ -363,6 +369,8 @@ int sandbox_destroy(struct sandbox *sb, struct lg_err **err)
                 ret = err_set(err, LG_EK_INTERNAL, EBUSY, "%s still exists", run_dir);
         if (sb->vmm != NULL)
                 vmm_free(sb->vmm);
+        if (sb->owner_fd >= 0)
+                close(sb->owner_fd); /* only now may a GC consider it gone */
         free(sb);
         return ret;
 }

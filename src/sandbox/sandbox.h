@@ -54,7 +54,7 @@ int sandbox_snapshot(struct sandbox *sb, const char *state_path, struct lg_err *
  * Stop and remove the sandbox, free sb, and verify that no process, file or
  * descriptor of it remains (-EBUSY + message otherwise). NULL is fine.
  */
-int sandbox_destroy(struct sandbox *sb, struct lg_err **err);
+int sandbox_destroy(struct sandbox *sb, struct lg_err **err) __attribute__((warn_unused_result));
 
 /*
  * Stop the VMM and move its console and VMM logs to <home>/logs/<id>.*.log so

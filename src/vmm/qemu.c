@@ -110,6 +110,29 @@ static void argf(struct qemu_argv *a, const char *opt, const char *fmt, ...)
         a->used += (size_t)n + 1;
 }
 
+/*
+ * A path inside a QEMU option string: a comma would end the value and start
+ * another option (LUMINAGUARD_HOME=/tmp/a,b), so it is doubled, QEMU's escape.
+ */
+static const char *opt_path(struct qemu_argv *a, const char *path)
+{
+        char *out = a->arena + a->used;
+        size_t left = sizeof(a->arena) - a->used, n = 0;
+
+        for (const char *p = path; *p; p++) {
+                if (n + 3 > left) {
+                        a->overflow = 1;
+                        return "";
+                }
+                out[n++] = *p;
+                if (*p == ',')
+                        out[n++] = ',';
+        }
+        out[n++] = '\0';
+        a->used += n;
+        return out;
+}
+
 static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
 {
         char cmdline[2048];
@@ -135,7 +158,7 @@ static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
                  * rom= property that separates the two came later.)
                  */
                 argf(a, "-object", "memory-backend-file,id=mem,size=%lluM,mem-path=%s,%s",
-                     (unsigned long long)c->memory_mib, c->mem_path,
+                     (unsigned long long)c->memory_mib, opt_path(a, c->mem_path),
                      c->mem_shared ? "share=on" : "share=off");
         }
         /* Nothing we did not ask for: no default NIC, VGA, floppy, CD, monitor. */
@@ -157,7 +180,7 @@ static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
                 argf(a, "-initrd", "%s", c->initrd);
                 argf(a, "-append", "%s", cmdline);
         }
-        argf(a, "-chardev", "file,id=con,path=%s/console.log", c->run_dir);
+        argf(a, "-chardev", "file,id=con,path=%s/console.log", opt_path(a, c->run_dir));
         argf(a, "-serial", "chardev:con");
         argf(a, "-device", "virtio-serial-device,max_ports=2");
         argf(a, "-chardev", "socket,id=agent,fd=3");

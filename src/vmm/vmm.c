@@ -93,12 +93,30 @@ void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz)
                 snprintf(out, outsz, "exited with status %d", WEXITSTATUS(v->status));
 }
 
-/* In the child between fork and exec: only async-signal-safe calls, no return. */
-static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int log_fd,
+/* Close every descriptor from `from` up; close_range needs Linux 5.9. */
+static int close_from(int from)
+{
+        struct rlimit rl;
+
+        if (syscall(SYS_close_range, from, ~0u, 0) == 0)
+                return 0;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -1;
+        for (rlim_t fd = (rlim_t)from; fd < rl.rlim_cur && fd < (1u << 20); fd++)
+                close((int)fd);
+        return 0;
+}
+
+/*
+ * In the child between fork and exec: only async-signal-safe calls, no
+ * return. A failure is reported as its errno on err_fd (close-on-exec, so a
+ * successful exec reports nothing).
+ */
+static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int log_fd, int err_fd,
                       pid_t parent)
 {
         sigset_t none;
-        int devnull;
+        int devnull, e;
 
         setpgid(0, 0); /* a terminal's ^C goes to us; we decide how the VM ends */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
@@ -108,14 +126,29 @@ static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int 
         if (extra_fd >= 0)
                 extra_fd = fcntl(extra_fd, F_DUPFD, 10);
         log_fd = fcntl(log_fd, F_DUPFD, 10);
+        err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 10);
         devnull = open("/dev/null", O_RDONLY);
-        if (agent_fd < 0 || log_fd < 0 || devnull < 0 || dup2(devnull, 0) < 0 ||
+        if (agent_fd < 0 || log_fd < 0 || err_fd < 0 || devnull < 0 || dup2(devnull, 0) < 0 ||
             dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 || dup2(agent_fd, 3) < 0)
-                _exit(127);
+                goto fail;
         if (extra_fd >= 0 && dup2(extra_fd, 4) < 0)
-                _exit(127);
-        /* Nothing else of ours may leak into the VMM. */
-        syscall(SYS_close_range, extra_fd >= 0 ? 5 : 4, ~0u, 0);
+                goto fail;
+        /*
+         * Nothing else of ours may leak into the VMM: keep err_fd (close-on-
+         * exec) at the lowest free slot above the VMM's descriptors, close
+         * everything else.
+         */
+        {
+                int keep = fcntl(err_fd, F_DUPFD_CLOEXEC, extra_fd >= 0 ? 5 : 4);
+
+                if (keep < 0)
+                        goto fail;
+                err_fd = keep;
+                if (close_from(err_fd + 1) < 0)
+                        goto fail;
+                for (int fd = extra_fd >= 0 ? 5 : 4; fd < err_fd; fd++)
+                        close(fd);
+        }
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
@@ -127,8 +160,13 @@ static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int 
         struct rlimit fsize = {VMM_MAX_FILE_BYTES, VMM_MAX_FILE_BYTES};
 
         signal(SIGXFSZ, SIG_IGN);
-        setrlimit(RLIMIT_FSIZE, &fsize);
+        if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
+                goto fail;
         execvp(argv[0], (char *const *)argv);
+fail:
+        e = errno;
+        if (write(err_fd, &e, sizeof(e)) < 0)
+                _exit(126);
         _exit(127);
 }
 
@@ -136,20 +174,39 @@ int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_f
               const char *log_path)
 {
         pid_t parent = getpid(), pid;
-        int log_fd, pidfd, saved;
+        int log_fd, pidfd, saved, ep[2], child_errno = 0;
+        ssize_t n;
 
         log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (log_fd < 0)
                 return -errno;
-        pid = fork();
-        if (pid < 0) {
+        if (pipe2(ep, O_CLOEXEC) < 0) {
                 saved = errno;
                 close(log_fd);
                 return -saved;
         }
+        pid = fork();
+        if (pid < 0) {
+                saved = errno;
+                close(log_fd);
+                close(ep[0]);
+                close(ep[1]);
+                return -saved;
+        }
         if (pid == 0)
-                vmm_child(argv, agent_fd, extra_fd, log_fd, parent);
+                vmm_child(argv, agent_fd, extra_fd, log_fd, ep[1], parent);
         close(log_fd);
+        close(ep[1]);
+        /* EOF: the exec happened. An int: it failed, and this is why. */
+        do {
+                n = read(ep[0], &child_errno, sizeof(child_errno));
+        } while (n < 0 && errno == EINTR);
+        close(ep[0]);
+        if (n == (ssize_t)sizeof(child_errno)) {
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                return child_errno > 0 ? -child_errno : -EIO;
+        }
         pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0) {
                 saved = errno;

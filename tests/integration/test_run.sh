@@ -77,6 +77,20 @@ got=$(sha256sum <"$TMP/o" | cut -d' ' -f1)
 size=$(stat -c %s "$TMP/o")
 [ "$RC" -eq 0 ] && [ "$size" -eq 1048576 ] && [ "$got" = "$want" ] && t_pass || t_fail "rc=$RC size=$size"
 
+t_begin "a reader that goes away (| head) stops the command with SIGPIPE (141), fast"
+start=$(date +%s%N)
+"$LG" run -t 20s -- yes 2>"$TMP/e" </dev/null | head -1 >"$TMP/o"; rc=${PIPESTATUS[0]}
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$rc" -eq 141 ] && [ "$(cat "$TMP/o")" = y ] && [ "$ms" -lt 15000 ] && t_pass || t_fail "rc=$rc after ${ms} ms: $(cat "$TMP/e")"
+
+t_begin "a slow reader still gets every byte"
+"$LG" run -- head -c 3000000 /dev/zero </dev/null 2>"$TMP/e" | (sleep 2; wc -c) >"$TMP/o"; rc=${PIPESTATUS[0]}
+[ "$rc" -eq 0 ] && [ "$(cat "$TMP/o")" -eq 3000000 ] && t_pass || t_fail "rc=$rc got $(cat "$TMP/o"): $(cat "$TMP/e")"
+
+t_begin "closed stdin and stdout descriptors do not leak into the protocol"
+"$LG" run -- sh -c 'cat; echo done >&2' <&- >&- 2>"$TMP/e"; rc=$?
+[ "$rc" -eq 0 ] && [ "$(cat "$TMP/e")" = done ] && t_pass || t_fail "rc=$rc: $(cat "$TMP/e")"
+
 t_begin "command not found is 127, not executable is 126"
 run_lg "$TMP/o" "$TMP/e" -- /no/such/command
 rc1=$RC

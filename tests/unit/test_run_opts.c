@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "cli/run_opts.h"
 #include "common/err.h"
+#include "proto/proto.h"
 #include "unit.h"
 
 #include <stdlib.h>
@@ -148,6 +149,25 @@ TEST(too_many_env)
         a[n] = NULL;
         CHECK(parse(&o, &err, a) < 0);
         CHECK(err != NULL && strstr(err->msg, "too many") != NULL);
+        run_opts_free(&o);
+        err_free(&err);
+}
+
+TEST(protocol_limits_checked_before_boot)
+{
+        static char big[PROTO_MAX_STR + 2];
+        const char *a[] = {"run", "--", "echo", big, NULL};
+        struct lg_err *err = NULL;
+        struct run_opts o;
+
+        memset(big, 'x', sizeof(big) - 1);
+        CHECK(parse(&o, &err, a) < 0);
+        CHECK(err != NULL && strstr(err->msg, "longer than") != NULL);
+        run_opts_free(&o);
+        err_free(&err);
+        /* Exactly at the limit is fine. */
+        big[PROTO_MAX_STR] = '\0';
+        CHECK_EQ_INT(parse(&o, &err, a), 0);
         run_opts_free(&o);
         err_free(&err);
 }
