@@ -32,5 +32,6 @@ int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@
 #include "sandbox/exec.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/spawn.h"
+#include "sandbox/agent_conn.h"
+#include "pool/pool.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -56,6 +58,46 @@ static int interrupted_status(const struct lg_err *err, int intr_fd, int status)
         if (read(intr_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
                 return 128 + (int)si.ssi_signo;
         return status;
+}
+
+/*
+ * Run the command in a sandbox from a running pool (pool.h). -ENOENT: no
+ * pool serves this image and shape, so the caller starts a sandbox itself;
+ * a pool that fails is reported with a warning and treated the same way.
+ */
+static int run_in_pool(const char *home, const struct run_opts *o, const struct proto_exec *x,
+                       const struct sandbox_exec_io *io, struct sandbox_exec_result *res,
+                       struct lg_err **err)
+{
+        struct pool_lease lease;
+        struct agent_conn conn;
+        struct lg_err *perr = NULL;
+        int r;
+
+        r = pool_acquire(home, o->image, o->memory_mib, o->cpus, &lease, &perr);
+        if (r < 0) {
+                if (perr != NULL)
+                        log_warn("%s; starting a sandbox without the pool", perr->msg);
+                err_free(&perr);
+                return -ENOENT;
+        }
+        log_debug("sandbox %s from the pool (%s, %.2f ms)", lease.id, lease.hit ? "hit" : "miss",
+                  lease.wait_ms);
+        r = agent_conn_init(&conn, lease.agent_fd);
+        lease.agent_fd = -1; /* conn owns it now */
+        if (r < 0) {
+                agent_conn_free(&conn);
+                pool_release(&lease);
+                return err_set(err, LG_EK_START, -r, "agent channel of %s", lease.id);
+        }
+        /* The pool used request id 1 for RESEED; ids only need to be unique among live ones. */
+        conn.next_id = 2;
+        r = agent_exec(&conn, lease.pidfd, x, io, res, err);
+        if (r < 0 && (*err)->kind == LG_EK_LOST)
+                err_wrap(err, "pooled sandbox %s", lease.id);
+        agent_conn_free(&conn);
+        pool_release(&lease); /* the pool destroys the sandbox and restores another */
+        return r;
 }
 
 static int run_status(const struct run_opts *o, const struct sandbox_exec_result *res)
@@ -122,6 +164,35 @@ int cmd_run(int argc, char **argv)
         }
         signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error return, not a death */
 
+        memset(&x, 0, sizeof(x));
+        x.argv = o.argv;
+        x.argc = (size_t)o.argc;
+        x.env = o.env;
+        x.envc = o.envc;
+        x.cwd = (char *)o.workdir;
+        x.timeout_ms = o.timeout_ms;
+        /* A terminal is not forwarded: the sandbox has no TTY, and reading one would steal input.
+         */
+        struct sandbox_exec_io io = {
+            .in_fd = isatty(STDIN_FILENO) ? -1 : STDIN_FILENO,
+            .out_fd = STDOUT_FILENO,
+            .err_fd = STDERR_FILENO,
+            .intr_fd = intr_fd,
+        };
+
+        /* A running pool hands over a sandbox in milliseconds; otherwise start one here. */
+        if (!o.cold) {
+                r = run_in_pool(home, &o, &x, &io, &res, &err);
+                if (r == 0) {
+                        status = run_status(&o, &res);
+                        goto out;
+                }
+                if (r != -ENOENT) {
+                        status = interrupted_status(err, intr_fd, cli_report(err));
+                        goto out;
+                }
+        }
+
         struct spawn_opts so = {
             .image = o.image,
             .memory_mib = o.memory_mib,
@@ -138,22 +209,6 @@ int cmd_run(int argc, char **argv)
                 status = interrupted_status(err, intr_fd, cli_report(err));
                 goto out;
         }
-
-        memset(&x, 0, sizeof(x));
-        x.argv = o.argv;
-        x.argc = (size_t)o.argc;
-        x.env = o.env;
-        x.envc = o.envc;
-        x.cwd = (char *)o.workdir;
-        x.timeout_ms = o.timeout_ms;
-        /* A terminal is not forwarded: the sandbox has no TTY, and reading one would steal input.
-         */
-        struct sandbox_exec_io io = {
-            .in_fd = isatty(STDIN_FILENO) ? -1 : STDIN_FILENO,
-            .out_fd = STDOUT_FILENO,
-            .err_fd = STDERR_FILENO,
-            .intr_fd = intr_fd,
-        };
         r = sandbox_exec(sb, &x, &io, &res, &err);
         if (r < 0) {
                 if (err->kind == LG_EK_LOST) {

@@ -20,6 +20,8 @@ static const char usage[] =
     "  doctor          check what this host offers and what is missing\n"
     "  image build     build the guest image (done automatically on first use)\n"
     "  image info      show the guest image and whether it is current\n"
+    "  pool serve      keep sandboxes restored and idle for instant 'run'\n"
+    "  pool status     the pool's counters, latencies and memory\n"
     "  bench boot      measure cold boot and 'run -- true' against plain QEMU\n"
     "\n"
     "Options:\n"
@@ -78,10 +80,8 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(int, char **);
         } cmds[] = {
-            {"run", cmd_run},
-            {"doctor", cmd_doctor},
-            {"image", cmd_image},
-            {"bench", cmd_bench},
+            {"run", cmd_run},     {"doctor", cmd_doctor}, {"image", cmd_image},
+            {"bench", cmd_bench}, {"pool", cmd_pool},
         };
         int level = LG_LOG_WARN, i;
 

@@ -46,6 +46,11 @@ struct agent_conn *sandbox_agent(struct sandbox *sb)
         return &sb->agent;
 }
 
+int sandbox_vmm_pid(const struct sandbox *sb)
+{
+        return (int)sb->vmm->pid;
+}
+
 int sandbox_vmm_pidfd(const struct sandbox *sb)
 {
         return sb->vmm->pidfd;

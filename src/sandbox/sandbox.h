@@ -65,6 +65,8 @@ const char *sandbox_save_logs(struct sandbox *sb);
 
 const char *sandbox_id(const struct sandbox *sb);
 struct agent_conn *sandbox_agent(struct sandbox *sb);
+/* The VMM's process id (for /proc accounting). */
+int sandbox_vmm_pid(const struct sandbox *sb);
 /* Readable once the VMM process has exited. */
 int sandbox_vmm_pidfd(const struct sandbox *sb);
 /* "killed by signal 9" etc., after the VMM exited (reaps it). */

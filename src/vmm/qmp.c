@@ -3,6 +3,7 @@
 #include "common/buf.h"
 #include "common/cleanup.h"
 #include "common/fdio.h"
+#include "common/fdpass.h"
 #include "common/monotime.h"
 
 #include <errno.h>
@@ -85,37 +86,6 @@ static int qmp_read_reply(struct qmp *q, uint64_t deadline, json_t **out)
         }
 }
 
-/* Write a whole message; the first chunk carries fd (when >= 0) as ancillary data. */
-static int qmp_write(struct qmp *q, const char *text, size_t n, int fd)
-{
-        union {
-                char buf[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr align;
-        } ctl;
-        struct iovec iov = {.iov_base = (void *)text, .iov_len = n};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-        ssize_t w;
-
-        if (fd >= 0) {
-                struct cmsghdr *cm;
-
-                memset(&ctl, 0, sizeof(ctl));
-                msg.msg_control = ctl.buf;
-                msg.msg_controllen = sizeof(ctl.buf);
-                cm = CMSG_FIRSTHDR(&msg);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        }
-        do {
-                w = sendmsg(q->fd, &msg, MSG_NOSIGNAL);
-        } while (w < 0 && errno == EINTR);
-        if (w < 0)
-                return -errno;
-        return fd_write_all(q->fd, text + w, n - (size_t)w);
-}
-
 static int qmp_send(struct qmp *q, const char *cmd, json_t *args, int fd)
 {
         json_t *msg = json_pack("{s:s}", "execute", cmd);
@@ -132,7 +102,8 @@ static int qmp_send(struct qmp *q, const char *cmd, json_t *args, int fd)
         json_decref(msg);
         if (text == NULL)
                 return -ENOMEM;
-        r = qmp_write(q, text, strlen(text), fd);
+        r = fd >= 0 ? fdpass_send(q->fd, text, strlen(text), &fd, 1)
+                    : fd_write_all(q->fd, text, strlen(text));
         if (r == 0)
                 r = fd_write_all(q->fd, "\n", 1);
         return r;

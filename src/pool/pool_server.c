@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The pool daemon (pool.h). Two threads:
+ *  - the main thread runs one poll loop over the listening socket, client
+ *    connections (each at most one lease), the pidfds of idle sandboxes and
+ *    the interrupt descriptor; it never waits for a VM except on a pool miss;
+ *  - a worker thread restores and warms replacements and destroys sandboxes
+ *    whose lease ended, so a hit is never queued behind that work.
+ * They share the idle list, the destroy queue and the counters under p->mu;
+ * the worker wakes the main loop through a pipe when a sandbox becomes idle.
+ */
+#include "pool/pool.h"
+#include "pool/pool_stats.h"
+#include "bench/stats.h"
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "common/fdpass.h"
+#include "common/log.h"
+#include "common/monotime.h"
+#include "image/image.h"
+#include "proto/proto.h"
+#include "sandbox/agent_conn.h"
+#include "sandbox/exec.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/template.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POOL_MAX_CLIENTS 64
+
+struct pool_client {
+        int fd;
+        char line[POOL_MAX_LINE];
+        size_t have;
+        struct sandbox *lease; /* handed over to this client; destroyed when it goes */
+};
+
+struct pool {
+        const char *home;
+        const struct pool_config *cfg;
+        struct image_paths img;
+        struct template tpl;
+        struct template_shape shape;
+        struct sandbox *idle[POOL_MAX_SIZE]; /* FIFO: idle[0] is the oldest */
+        unsigned nidle;
+        struct pool_client clients[POOL_MAX_CLIENTS];
+        unsigned nclients;
+        struct pool_stats st;
+
+        pthread_mutex_t mu;     /* guards idle, nidle, filling, dead, ndead, stop, st */
+        pthread_cond_t work;    /* the worker has something to do */
+        pthread_mutex_t tpl_mu; /* rebuilding the template */
+        unsigned filling;       /* restores under way in the worker */
+        struct sandbox *dead[POOL_MAX_CLIENTS + POOL_MAX_SIZE]; /* to destroy */
+        unsigned ndead;
+        int stop;
+        int wake[2]; /* worker -> main loop: "the idle list changed" */
+};
+
+/*
+ * Under TCG every code path the guest runs for the first time in a QEMU
+ * process is translated first: a restored clone's first fork+exec costs
+ * ~100 ms, its second a few. Pay that here, while the sandbox waits in the
+ * pool, by running `true` once (the guest's pid counter is all it changes).
+ */
+static int pool_warm(struct sandbox *sb, struct lg_err **err)
+{
+        static char cmd[] = "true";
+        char *argv[] = {cmd, NULL};
+        struct proto_exec x = {.argv = argv, .argc = 1, .timeout_ms = 10000};
+        struct sandbox_exec_result res;
+        _cleanup_fd_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        struct sandbox_exec_io io = {.in_fd = -1, .out_fd = null, .err_fd = null, .intr_fd = -1};
+        int r;
+
+        if (null < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "/dev/null");
+        r = sandbox_exec(sb, &x, &io, &res, err);
+        if (r == 0 && (res.spawn_errno || res.signo || res.exit_code))
+                r = err_set(err, LG_EK_START, res.spawn_errno, "warm-up command failed in %s",
+                            sandbox_id(sb));
+        return r;
+}
+
+static void pool_kill(struct sandbox *sb)
+{
+        struct lg_err *err = NULL;
+
+        if (sandbox_destroy(sb, &err) < 0)
+                log_warn("%s", err->msg);
+        err_free(&err);
+}
+
+/* Restore one sandbox from the template; rebuild the template once if it will not restore. */
+static int pool_restore(struct pool *p, struct sandbox **out, struct lg_err **err)
+{
+        struct sandbox_opts so = {
+            .ram_file = p->tpl.ram,
+            .restore_state = p->tpl.state,
+            .accel = p->shape.accel,
+            .memory_mib = p->shape.memory_mib,
+            .cpus = p->shape.cpus,
+            .boot_timeout_ms = p->cfg->boot_timeout_ms,
+            .intr_fd = -1,
+        };
+        uint64_t t0 = mono_ns();
+        int r = sandbox_create(p->home, &so, out, err);
+
+        if (r < 0) {
+                log_warn("%s; rebuilding the template", (*err)->msg);
+                err_free(err);
+                pthread_mutex_lock(&p->tpl_mu);
+                template_discard(&p->tpl);
+                r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1,
+                                    &p->tpl, err);
+                pthread_mutex_unlock(&p->tpl_mu);
+                if (r == 0)
+                        r = sandbox_create(p->home, &so, out, err);
+                if (r < 0)
+                        return r;
+        }
+        pthread_mutex_lock(&p->mu);
+        pool_stats_add(&p->st.restore_ms, (double)(mono_ns() - t0) / 1e6);
+        pthread_mutex_unlock(&p->mu);
+        if (pool_warm(*out, err) < 0) {
+                pool_kill(*out);
+                *out = NULL;
+                return err_code(*err);
+        }
+        return 0;
+}
+
+static int reply(int fd, json_t *msg, const int *fds, size_t nfds)
+{
+        _cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
+        size_t n;
+
+        json_decref(msg);
+        if (text == NULL)
+                return -ENOMEM;
+        n = strlen(text);
+        text[n] = '\n'; /* json_dumps left room for the NUL we overwrite */
+        return fdpass_send(fd, text, n + 1, fds, nfds);
+}
+
+static int reply_error(int fd, const char *why, int shape_mismatch)
+{
+        return reply(
+            fd, json_pack("{s:b,s:s,s:b}", "ok", 0, "error", why, "shape_mismatch", shape_mismatch),
+            NULL, 0);
+}
+
+/* Hand a sandbox to the worker for destruction. Caller holds p->mu. */
+static void retire_locked(struct pool *p, struct sandbox *sb)
+{
+        p->dead[p->ndead++] = sb;
+        pthread_cond_signal(&p->work);
+}
+
+static struct sandbox *pop_idle(struct pool *p)
+{
+        struct sandbox *sb = NULL;
+
+        pthread_mutex_lock(&p->mu);
+        while (sb == NULL && p->nidle > 0) {
+                struct pollfd pf;
+
+                sb = p->idle[0];
+                memmove(p->idle, p->idle + 1, --p->nidle * sizeof(p->idle[0]));
+                pf = (struct pollfd){.fd = sandbox_vmm_pidfd(sb), .events = POLLIN};
+                if (poll(&pf, 1, 0) != 0) { /* died while pooled */
+                        p->st.replaced++;
+                        retire_locked(p, sb);
+                        sb = NULL;
+                }
+        }
+        pthread_cond_signal(&p->work); /* one fewer idle: refill */
+        pthread_mutex_unlock(&p->mu);
+        return sb;
+}
+
+static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
+{
+        const char *image = json_string_value(json_object_get(req, "image"));
+        json_int_t mem = json_integer_value(json_object_get(req, "memory_mib"));
+        json_int_t cpus = json_integer_value(json_object_get(req, "cpus"));
+        uint64_t t0 = mono_ns();
+        struct lg_err *err = NULL;
+        struct sandbox *sb;
+        int fds[2], hit, r;
+
+        if (c->lease != NULL)
+                return reply_error(c->fd, "this connection already holds a sandbox", 0);
+        if (image == NULL || strcmp(image, p->cfg->image) != 0 ||
+            (uint64_t)mem != p->shape.memory_mib || (unsigned)cpus != p->shape.cpus)
+                return reply_error(c->fd, "the pool serves another image or VM shape", 1);
+        sb = pop_idle(p);
+        hit = sb != NULL;
+        if (!hit && pool_restore(p, &sb, &err) < 0) {
+                r = reply_error(c->fd, err->msg, 0);
+                err_free(&err);
+                return r;
+        }
+        pthread_mutex_lock(&p->mu);
+        hit ? p->st.hits++ : p->st.misses++;
+        pthread_mutex_unlock(&p->mu);
+        c->lease = sb;
+        fds[0] = sandbox_agent(sb)->fd;
+        fds[1] = sandbox_vmm_pidfd(sb);
+        double ms = (double)(mono_ns() - t0) / 1e6;
+        pthread_mutex_lock(&p->mu);
+        pool_stats_add(&p->st.handover_ms, ms);
+        pthread_mutex_unlock(&p->mu);
+        return reply(c->fd,
+                     json_pack("{s:b,s:s,s:b,s:f}", "ok", 1, "id", sandbox_id(sb), "hit", hit,
+                               "wait_ms", ms),
+                     fds, 2);
+}
+
+static int handle_status(struct pool *p, struct pool_client *c)
+{
+        unsigned leased = 0, nidle;
+        json_t *st;
+
+        pthread_mutex_lock(&p->mu);
+        st = pool_stats_json(&p->st, p->idle, p->nidle);
+        nidle = p->nidle;
+        pthread_mutex_unlock(&p->mu);
+        for (unsigned i = 0; i < p->nclients; i++)
+                leased += p->clients[i].lease != NULL;
+        if (st == NULL)
+                return -ENOMEM;
+        json_object_set_new(st, "ok", json_true());
+        json_object_set_new(st, "image", json_string(p->cfg->image));
+        json_object_set_new(st, "template", json_string(p->tpl.key));
+        json_object_set_new(st, "memory_mib", json_integer((json_int_t)p->shape.memory_mib));
+        json_object_set_new(st, "cpus", json_integer(p->shape.cpus));
+        json_object_set_new(st, "accel", json_string(accel_name(p->shape.accel)));
+        json_object_set_new(st, "size", json_integer(p->cfg->size));
+        json_object_set_new(st, "idle", json_integer(nidle));
+        json_object_set_new(st, "leased", json_integer(leased));
+        return reply(c->fd, st, NULL, 0);
+}
+
+/* A complete request line from a client. A bad one closes the connection. */
+static int handle_line(struct pool *p, struct pool_client *c, const char *line)
+{
+        json_t *req = json_loads(line, 0, NULL);
+        const char *op = json_string_value(json_object_get(req, "op"));
+        int r;
+
+        if (op != NULL && strcmp(op, "acquire") == 0)
+                r = handle_acquire(p, c, req);
+        else if (op != NULL && strcmp(op, "status") == 0)
+                r = handle_status(p, c);
+        else
+                r = reply_error(c->fd, "unknown or malformed request", 0) < 0 ? -EPROTO : -EPROTO;
+        json_decref(req);
+        return r;
+}
+
+static void drop_client(struct pool *p, unsigned i)
+{
+        struct pool_client *c = &p->clients[i];
+
+        if (c->lease != NULL) { /* the lease ended: the sandbox goes with it */
+                pthread_mutex_lock(&p->mu);
+                retire_locked(p, c->lease);
+                pthread_mutex_unlock(&p->mu);
+        }
+        close(c->fd);
+        p->clients[i] = p->clients[--p->nclients];
+}
+
+/* Read from client i. Returns 1 if it was dropped. */
+static int client_input(struct pool *p, unsigned i)
+{
+        struct pool_client *c = &p->clients[i];
+        ssize_t n = read(c->fd, c->line + c->have, sizeof(c->line) - 1 - c->have);
+        char *nl;
+
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return 0;
+        if (n <= 0) {
+                drop_client(p, i);
+                return 1;
+        }
+        c->have += (size_t)n;
+        c->line[c->have] = '\0';
+        while ((nl = strchr(c->line, '\n')) != NULL) {
+                *nl = '\0';
+                if (handle_line(p, c, c->line) < 0) {
+                        drop_client(p, i);
+                        return 1;
+                }
+                c->have -= (size_t)(nl + 1 - c->line);
+                memmove(c->line, nl + 1, c->have + 1);
+        }
+        if (c->have == sizeof(c->line) - 1) { /* an over-long line: not a client of ours */
+                drop_client(p, i);
+                return 1;
+        }
+        return 0;
+}
+
+static void accept_client(struct pool *p, int lfd)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        /* The socket is 0600 in a 0700 directory; this is the second lock on the door. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid() ||
+            p->nclients == POOL_MAX_CLIENTS) {
+                close(fd);
+                return;
+        }
+        p->clients[p->nclients++] = (struct pool_client){.fd = fd};
+}
+
+static int pool_listen(const char *home, struct lg_err **err)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd, probe, r;
+
+        r = pool_socket_path(home, sa.sun_path, sizeof(sa.sun_path));
+        if (r < 0)
+                return err_set(err, LG_EK_USAGE, -r, "socket path under %s", home);
+        /* A socket nobody answers on is a leftover of a pool that died: replace it. */
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                close(probe);
+                return err_set(err, LG_EK_USAGE, EADDRINUSE, "a pool already serves %s",
+                               sa.sun_path);
+        }
+        if (probe >= 0)
+                close(probe);
+        unlink(sa.sun_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "socket");
+        mode_t old = umask(0077);
+        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || listen(fd, 64) < 0) {
+                r = errno;
+                close(fd);
+                return err_set(err, LG_EK_INTERNAL, r, "listen on %s", sa.sun_path);
+        }
+        return fd;
+}
+
+/* Restore and warm replacements, destroy retired sandboxes, until told to stop. */
+static void *pool_worker(void *arg)
+{
+        struct pool *p = arg;
+
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+                struct sandbox *sb = NULL;
+                struct lg_err *err = NULL;
+
+                while (!p->stop && p->ndead == 0 && p->nidle + p->filling >= p->cfg->size)
+                        pthread_cond_wait(&p->work, &p->mu);
+                if (p->stop)
+                        break;
+                if (p->ndead > 0) {
+                        sb = p->dead[--p->ndead];
+                        pthread_mutex_unlock(&p->mu);
+                        pool_kill(sb);
+                        pthread_mutex_lock(&p->mu);
+                        continue;
+                }
+                p->filling++;
+                pthread_mutex_unlock(&p->mu);
+                int r = pool_restore(p, &sb, &err);
+                pthread_mutex_lock(&p->mu);
+                p->filling--;
+                if (r == 0) {
+                        p->idle[p->nidle++] = sb;
+                        if (write(p->wake[1], "", 1) < 0)
+                                log_debug("pool: wake pipe full"); /* the loop is awake anyway */
+                        continue;
+                }
+                log_error("pool: refill failed: %s", err->msg);
+                err_free(&err);
+                /* Do not spin on a persistent failure; a stop still ends the wait. */
+                struct timespec until;
+
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                pthread_cond_timedwait(&p->work, &p->mu, &until);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+}
+
+static void pool_shutdown(struct pool *p, int lfd, pthread_t worker)
+{
+        char path[PATH_MAX];
+
+        pthread_mutex_lock(&p->mu);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(worker, NULL);
+        close(lfd);
+        if (pool_socket_path(p->home, path, sizeof(path)) == 0)
+                unlink(path);
+        while (p->nclients > 0)
+                drop_client(p, 0);
+        while (p->nidle > 0)
+                pool_kill(p->idle[--p->nidle]);
+        while (p->ndead > 0)
+                pool_kill(p->dead[--p->ndead]);
+        close(p->wake[0]);
+        close(p->wake[1]);
+}
+
+int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struct lg_err **err)
+{
+        static struct pool pool; /* ~300 KB of client buffers: not on the stack */
+        struct pool *p = &pool;
+        pthread_t worker;
+        char why[256];
+        int lfd, r;
+
+        memset(p, 0, sizeof(*p));
+        p->home = home;
+        p->cfg = c;
+        r = image_ensure(home, c->image, 1, 1, &p->img, err);
+        if (r < 0)
+                return r;
+        p->shape.memory_mib = c->memory_mib;
+        p->shape.cpus = c->cpus;
+        p->shape.accel = accel_choose(home, why, sizeof(why));
+        r = template_ensure(home, &p->img, &p->shape, 1, c->boot_timeout_ms, intr_fd, &p->tpl, err);
+        if (r < 0)
+                return r;
+        lfd = pool_listen(home, err);
+        if (lfd < 0)
+                return lfd;
+        if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+                close(lfd);
+                return err_set(err, LG_EK_INTERNAL, errno, "pipe");
+        }
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_mutex_init(&p->tpl_mu, NULL);
+        pthread_cond_init(&p->work, NULL);
+        r = pthread_create(&worker, NULL, pool_worker, p);
+        if (r != 0) {
+                close(lfd);
+                close(p->wake[0]);
+                close(p->wake[1]);
+                return err_set(err, LG_EK_INTERNAL, r, "start the pool worker");
+        }
+        log_info("pool: serving %s (%llu MiB, %u vCPU, %s) with %u idle sandboxes", c->image,
+                 (unsigned long long)c->memory_mib, c->cpus, accel_name(p->shape.accel), c->size);
+
+        for (;;) {
+                struct pollfd pf[3 + POOL_MAX_CLIENTS + POOL_MAX_SIZE];
+                struct sandbox *idle[POOL_MAX_SIZE];
+                unsigned n = 0, ncl = p->nclients, nid;
+
+                pthread_mutex_lock(&p->mu);
+                nid = p->nidle;
+                memcpy(idle, p->idle, nid * sizeof(idle[0]));
+                pthread_mutex_unlock(&p->mu);
+
+                pf[n++] = (struct pollfd){.fd = intr_fd, .events = POLLIN};
+                pf[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
+                pf[n++] = (struct pollfd){.fd = p->wake[0], .events = POLLIN};
+                for (unsigned i = 0; i < ncl; i++)
+                        pf[n++] = (struct pollfd){.fd = p->clients[i].fd, .events = POLLIN};
+                for (unsigned i = 0; i < nid; i++)
+                        pf[n++] =
+                            (struct pollfd){.fd = sandbox_vmm_pidfd(idle[i]), .events = POLLIN};
+                if (poll(pf, n, -1) < 0 && errno != EINTR) {
+                        r = err_set(err, LG_EK_INTERNAL, errno, "poll");
+                        break;
+                }
+                if (pf[0].revents & POLLIN) {
+                        r = 0;
+                        break;
+                }
+                if (pf[2].revents & POLLIN) {
+                        char drain[64];
+
+                        while (read(p->wake[0], drain, sizeof(drain)) > 0)
+                                ;
+                }
+                /* Idle sandboxes that died while pooled are retired and replaced. */
+                for (unsigned i = 0; i < nid; i++) {
+                        if (!(pf[3 + ncl + i].revents & POLLIN))
+                                continue;
+                        pthread_mutex_lock(&p->mu);
+                        for (unsigned j = 0; j < p->nidle; j++) {
+                                if (p->idle[j] != idle[i])
+                                        continue;
+                                log_info("pool: idle sandbox %s died; replacing it",
+                                         sandbox_id(idle[i]));
+                                memmove(p->idle + j, p->idle + j + 1,
+                                        (p->nidle - j - 1) * sizeof(p->idle[0]));
+                                p->nidle--;
+                                p->st.replaced++;
+                                retire_locked(p, idle[i]);
+                                break;
+                        }
+                        pthread_mutex_unlock(&p->mu);
+                }
+                /* Clients, backwards: a dropped one is replaced by the last, already seen. */
+                for (unsigned i = ncl; i-- > 0;) {
+                        if (pf[3 + i].revents & (POLLIN | POLLHUP | POLLERR))
+                                (void)client_input(p, i);
+                }
+                if (pf[1].revents & POLLIN)
+                        accept_client(p, lfd);
+        }
+        pool_shutdown(p, lfd, worker);
+        return r;
+}
