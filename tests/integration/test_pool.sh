@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The warm pool: hand-over, no double hand-out under concurrency, replacement
+# of dead members, lease ends with the client, fallback, clean shutdown.
+# Usage: tests/integration/test_pool.sh [BUILD_DIR]
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+B=${1:-build}
+LG=$PWD/$B/bin/luminaguard
+export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
+TMP=$(mktemp -d /tmp/lg-test.XXXXXX)
+POOL_PID=
+cleanup() {
+        [ -n "$POOL_PID" ] && kill -INT "$POOL_PID" 2>/dev/null && wait "$POOL_PID" 2>/dev/null
+        rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+status() { "$LG" pool status 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+rundirs() { ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null | wc -l; }
+wait_idle() { # wait_idle N: until the pool holds N idle sandboxes (max 30 s)
+        for _ in $(seq 300); do [ "$(status 'd["idle"]' 2>/dev/null)" = "$1" ] && return 0; sleep 0.1; done
+        return 1
+}
+
+"$LG" run -- true >/dev/null 2>&1 # image and template
+
+t_begin "pool serve starts and fills"
+"$LG" pool serve --size 2 >"$TMP/pool.log" 2>&1 &
+POOL_PID=$!
+wait_idle 2 && [ -S "$LUMINAGUARD_HOME/pool.sock" ] && t_pass || t_fail "$(cat "$TMP/pool.log")"
+
+t_begin "a second pool on the same home is refused"
+"$LG" pool serve --size 1 >"$TMP/o" 2>&1; rc=$?
+[ $rc -eq 120 ] && grep -q "already serves" "$TMP/o" && t_pass || t_fail "rc=$rc $(cat "$TMP/o")"
+
+t_begin "run takes a pooled sandbox (hit) and it is reseeded"
+"$LG" -vv run -- sh -c 'cat /run/sandbox-id' >"$TMP/o" 2>"$TMP/e"; rc=$?
+id=$(cat "$TMP/o")
+if [ $rc -eq 0 ] && grep -q "from the pool (hit" "$TMP/e" && grep -q "sandbox $id from the pool" "$TMP/e"; then t_pass
+else t_fail "rc=$rc id=$id: $(cat "$TMP/e")"; fi
+
+t_begin "6 concurrent runs: every one succeeds in its own sandbox"
+pids=
+for i in 1 2 3 4 5 6; do "$LG" run -- sh -c 'cat /run/sandbox-id; sleep 0.5' >"$TMP/p$i" 2>&1 & pids="$pids $!"; done
+# shellcheck disable=SC2086
+wait $pids # not a bare wait: the pool is a background job too
+ok=$(cat "$TMP"/p? | grep -c '^sb-')
+uniq=$(cat "$TMP"/p? | sort -u | grep -c '^sb-')
+[ "$ok" -eq 6 ] && [ "$uniq" -eq 6 ] && t_pass || t_fail "ok=$ok distinct=$uniq: $(cat "$TMP"/p?)"
+
+t_begin "an idle sandbox killed while pooled is replaced"
+wait_idle 2
+victim=$(status 'd["idle_sandboxes"][0]["pid"]')
+before=$(status 'd["replaced"]')
+kill -9 "$victim"
+for _ in $(seq 100); do [ "$(status 'd["replaced"]')" -gt "$before" ] && break; sleep 0.1; done
+wait_idle 2 && [ "$(status 'd["replaced"]')" -gt "$before" ] && ! kill -0 "$victim" 2>/dev/null && t_pass ||
+        t_fail "replaced $before -> $(status 'd["replaced"]')"
+
+t_begin "a client killed mid-command: the pool destroys its sandbox"
+wait_idle 2
+"$LG" run -- sleep 60 >/dev/null 2>&1 &
+client=$!
+sleep 1
+kill -9 $client; wait $client 2>/dev/null
+ok=0
+for _ in $(seq 100); do
+        # Only the pool's idle sandboxes remain: no VM of the dead client.
+        if [ "$(rundirs)" -eq 2 ] && [ "$(pgrep -fc -- "$LUMINAGUARD_HOME/run/")" -eq 2 ]; then ok=1; break; fi
+        sleep 0.1
+done
+[ $ok = 1 ] && t_pass || t_fail "run dirs $(rundirs), VMMs $(pgrep -fc -- "$LUMINAGUARD_HOME/run/")"
+
+t_begin "another shape is served without the pool"
+"$LG" -vv run --memory 192M -- true 2>"$TMP/e"; rc=$?
+[ $rc -eq 0 ] && ! grep -q "from the pool" "$TMP/e" && t_pass || t_fail "rc=$rc $(cat "$TMP/e")"
+
+t_begin "pool status counts every hand-over once"
+# 1 single + 6 concurrent + 1 killed client; the other shape never reached the pool.
+served=$(status 'd["hits"] + d["misses"]')
+hits=$(status 'd["hits"]')
+[ "$served" -eq 8 ] && [ "$hits" -ge 3 ] && t_pass || t_fail "hits+misses=$served hits=$hits"
+
+t_begin "SIGTERM: the pool destroys everything and removes its socket"
+kill -TERM "$POOL_PID"; wait "$POOL_PID"; rc=$?; POOL_PID=
+if [ $rc -eq 0 ] && [ "$(rundirs)" -eq 0 ] && ! pgrep -f -- "$LUMINAGUARD_HOME/run/" >/dev/null &&
+        [ ! -e "$LUMINAGUARD_HOME/pool.sock" ]; then t_pass
+else t_fail "rc=$rc run dirs $(rundirs)"; fi
+
+t_begin "without a pool, run still works"
+"$LG" run -- echo fine >"$TMP/o" 2>&1 && [ "$(cat "$TMP/o")" = fine ] && t_pass || t_fail "$(cat "$TMP/o")"
+
+t_summary
