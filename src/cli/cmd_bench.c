@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `luminaguard bench WHAT`: benchmarks that print measured figures. */
 #include "bench/bench_boot.h"
+#include "bench/bench_spawn.h"
+#include "pool/pool.h"
 #include "cli/cli.h"
 #include "common/err.h"
 #include "common/fs.h"
@@ -14,10 +16,18 @@
 
 static const char bench_usage[] =
     "usage: luminaguard bench boot [--runs N] [--json FILE]\n"
+    "       luminaguard bench spawn [--runs N] [--cold-runs N] [--pool-size N] [--rate R]\n"
+    "                               [--seconds S] [--json FILE] [--baseline FILE]\n"
     "\n"
     "  boot   cold boot to agent ready and 'run -- true' end to end, against plain\n"
     "         QEMU booting the same kernel and initramfs to a shell, interleaved.\n"
-    "         --runs N (default 10), --json FILE (default $LUMINAGUARD_HOME/bench/).\n";
+    "         --runs N (default 10), --json FILE (default $LUMINAGUARD_HOME/bench/).\n"
+    "  spawn  time to a ready sandbox by path: warm-pool hit, 'run -- true' on a warm\n"
+    "         pool, restore from the template in a new process, cold boot, and plain QEMU\n"
+    "         restoring with the RAM streamed in its state file (the peer); the pool's hit\n"
+    "         rate under R requests/s for S s; memory and CPU of idle pooled sandboxes.\n"
+    "         --runs 100, --cold-runs 10, --pool-size 4, --rate 5, --seconds 20 by default.\n"
+    "         --baseline FILE flags rows more than 10%% slower (p50) and exits 1.\n";
 
 static int bench_boot_cmd(int argc, char **argv)
 {
@@ -73,8 +83,81 @@ static int bench_boot_cmd(int argc, char **argv)
         return 0;
 }
 
+static int bench_spawn_cmd(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+            {"runs", required_argument, NULL, 'n'},
+            {"cold-runs", required_argument, NULL, 'c'},
+            {"pool-size", required_argument, NULL, 'p'},
+            {"rate", required_argument, NULL, 'r'},
+            {"seconds", required_argument, NULL, 's'},
+            {"json", required_argument, NULL, 'j'},
+            {"baseline", required_argument, NULL, 'b'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        struct bench_spawn_opts o = {
+            .runs = 100, .cold_runs = 10, .pool_size = 4, .rate = 5, .stream_secs = 20};
+        struct lg_err *err = NULL;
+        char home[PATH_MAX];
+        uint64_t v;
+        int c, r;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'n':
+                case 'c':
+                case 'p':
+                case 'r':
+                case 's':
+                        if (parse_uint(optarg, 1, c == 'p' ? POOL_MAX_SIZE : 100000, &v) < 0) {
+                                fprintf(stderr, "luminaguard: error: %s %s: out of range\n",
+                                        argv[optind - 2], optarg);
+                                return LG_EXIT_USAGE;
+                        }
+                        *(c == 'n'   ? &o.runs
+                          : c == 'c' ? &o.cold_runs
+                          : c == 'p' ? &o.pool_size
+                          : c == 'r' ? &o.rate
+                                     : &o.stream_secs) = (unsigned)v;
+                        break;
+                case 'j':
+                        o.json_path = optarg;
+                        break;
+                case 'b':
+                        o.baseline = optarg;
+                        break;
+                case 'h':
+                        fputs(bench_usage, stdout);
+                        return 0;
+                default:
+                        fprintf(stderr, "luminaguard: error: bad option %s\n%s", argv[optind - 1],
+                                bench_usage);
+                        return LG_EXIT_USAGE;
+                }
+        }
+        r = paths_home(home, sizeof(home));
+        if (r == 0)
+                r = fs_mkdir_p(home, 0700);
+        if (r < 0) {
+                fprintf(stderr, "luminaguard: error: state directory: %s\n", strerror(-r));
+                return LG_EXIT_INTERNAL;
+        }
+        r = bench_spawn(home, &o, stdout, &err);
+        if (r < 0) {
+                r = cli_report(err);
+                err_free(&err);
+                return r;
+        }
+        return r; /* 1: a regression against the baseline */
+}
+
 int cmd_bench(int argc, char **argv)
 {
+        if (argc >= 2 && strcmp(argv[1], "spawn") == 0)
+                return bench_spawn_cmd(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "boot") == 0)
                 return bench_boot_cmd(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {

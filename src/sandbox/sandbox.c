@@ -248,6 +248,8 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         vc.mem_path = o->ram_file;
         vc.mem_shared = o->restore_state == NULL; /* booting a template writes its RAM file */
         vc.incoming = o->restore_state != NULL;
+        if (o->full_ram_snapshot)
+                vc.max_file_bytes = (o->memory_mib << 20) + ((uint64_t)VMM_MAX_FILE_BYTES << 2);
 
         r = vmm_start(&qemu_vmm_ops, &vc, &sb->vmm, err);
         close(sv[1]);

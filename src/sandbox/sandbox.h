@@ -27,10 +27,11 @@ struct sandbox_opts {
         const char *ram_file;
         const char *restore_state; /* restore this template state instead of booting */
         enum accel_kind accel;
-        uint64_t memory_mib; /* guest RAM */
-        unsigned cpus;       /* vCPUs */
-        int boot_timeout_ms; /* bound on "agent ready" */
-        int intr_fd;         /* readable = give up (a signalfd); -1 for none */
+        uint64_t memory_mib;   /* guest RAM */
+        unsigned cpus;         /* vCPUs */
+        int boot_timeout_ms;   /* bound on "agent ready" */
+        int intr_fd;           /* readable = give up (a signalfd); -1 for none */
+        int full_ram_snapshot; /* to be saved with all of RAM in its state (benchmark peer) */
 };
 
 #define SANDBOX_DEFAULT_MEMORY_MIB 256

@@ -29,6 +29,7 @@
 struct qemu_vmm {
         struct vmm base; /* first: the generic code casts between the two */
         struct qmp *qmp;
+        int file_ram; /* guest RAM is a file: snapshots leave it out of the state */
 };
 
 static const char *qemu_binary(void)
@@ -226,9 +227,10 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "allocate VMM");
         }
         q->base.ops = &qemu_vmm_ops;
+        q->file_ram = c->mem_path != NULL;
         q->base.pidfd = -1;
         q->base.reaped = 1;
-        r = vmm_spawn(&q->base, a->v, c->agent_fd, qmp_theirs, log);
+        r = vmm_spawn(&q->base, a->v, c->agent_fd, qmp_theirs, log, c->max_file_bytes);
         if (r < 0) {
                 err_set(err, LG_EK_START, -r, "start %s", a->v[0]);
                 free(a);
@@ -325,7 +327,8 @@ static int qemu_save(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
         int r;
 
         r = qmp_execute(q->qmp, "stop", NULL, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
-        if (r == 0)
+        /* With anonymous RAM the state carries all of it: the streamed-RAM baseline. */
+        if (r == 0 && q->file_ram)
                 r = qemu_ignore_shared(q, errbuf, errsz);
         if (r == 0)
                 r = qemu_getfd(q, state_fd, "lgstate", errbuf, errsz);
@@ -348,7 +351,7 @@ static int qemu_restore(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
         json_t *args;
         int r;
 
-        r = qemu_ignore_shared(q, errbuf, errsz);
+        r = q->file_ram ? qemu_ignore_shared(q, errbuf, errsz) : 0;
         if (r == 0)
                 r = qemu_getfd(q, state_fd, "lgstate", errbuf, errsz);
         if (r < 0)

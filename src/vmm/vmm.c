@@ -113,7 +113,7 @@ static int close_from(int from)
  * successful exec reports nothing).
  */
 static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int log_fd, int err_fd,
-                      pid_t parent)
+                      pid_t parent, rlim_t max_file)
 {
         sigset_t none;
         int devnull, e;
@@ -157,7 +157,7 @@ static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int 
          * VMM writes. With SIGXFSZ ignored (inherited across exec) a write past
          * the cap fails with EFBIG and QEMU drops the output instead of dying.
          */
-        struct rlimit fsize = {VMM_MAX_FILE_BYTES, VMM_MAX_FILE_BYTES};
+        struct rlimit fsize = {max_file, max_file};
 
         signal(SIGXFSZ, SIG_IGN);
         if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
@@ -171,7 +171,7 @@ fail:
 }
 
 int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd,
-              const char *log_path)
+              const char *log_path, uint64_t max_file_bytes)
 {
         pid_t parent = getpid(), pid;
         int log_fd, pidfd, saved, ep[2], child_errno = 0;
@@ -194,7 +194,8 @@ int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_f
                 return -saved;
         }
         if (pid == 0)
-                vmm_child(argv, agent_fd, extra_fd, log_fd, ep[1], parent);
+                vmm_child(argv, agent_fd, extra_fd, log_fd, ep[1], parent,
+                          max_file_bytes ? (rlim_t)max_file_bytes : VMM_MAX_FILE_BYTES);
         close(log_fd);
         close(ep[1]);
         /* EOF: the exec happened. An int: it failed, and this is why. */

@@ -39,6 +39,9 @@ struct vmm_config {
         int mem_shared;
         /* Start paused, waiting for ops->restore (a clone); kernel/initrd/cmdline unused. */
         int incoming;
+        /* Cap on any file the VMM writes; 0 = VMM_MAX_FILE_BYTES. Raised only for a snapshot
+         * that streams all of guest RAM into its state (the benchmark's peer). */
+        uint64_t max_file_bytes;
 };
 
 struct vmm_ops {
@@ -94,9 +97,10 @@ void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
  * Spawn helper for engines: fork + exec argv with agent_fd and extra_fd
  * (may be -1) placed at descriptors 3 and 4, stdin from /dev/null,
  * stdout/stderr appended to log_path, in its own process group, killed if we
- * die (PR_SET_PDEATHSIG). Fills v->pid and v->pidfd.
+ * die (PR_SET_PDEATHSIG), files it writes capped at max_file_bytes (0 =
+ * VMM_MAX_FILE_BYTES). Fills v->pid and v->pidfd.
  */
 int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd,
-              const char *log_path) __attribute__((warn_unused_result));
+              const char *log_path, uint64_t max_file_bytes) __attribute__((warn_unused_result));
 
 #endif
