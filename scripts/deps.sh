@@ -12,6 +12,7 @@ pkgs=(
         busybox-static         # guest userland in the initramfs
         cpio gzip lz4          # initramfs assembly, kernel unpacking
         procps                 # pgrep/pkill in tests
+        python3                # JSON checks in the pool tests
         ca-certificates
 )
 missing=()

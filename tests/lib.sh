@@ -22,3 +22,25 @@ t_summary() {
         printf '%s: %d passed, %d failed, %d skipped\n' "$T_SUITE" "$T_PASS" "$T_FAIL" "$T_SKIP"
         [ "$T_FAIL" -eq 0 ]
 }
+
+# it_setup [BUILD_DIR]: the integration tests' common ground. Sets B, LG (the
+# binary under test), LUMINAGUARD_HOME (shared by all VM tests, so the image
+# and templates are built once) and TMP (removed on exit unless the test
+# replaces the EXIT trap and removes it itself).
+it_setup() {
+        B=${1:-build}
+        LG=$PWD/$B/bin/luminaguard
+        export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
+        TMP=$(mktemp -d /tmp/lg-test.XXXXXX)
+        trap 'rm -rf "$TMP"' EXIT
+}
+
+# Nothing of any sandbox may remain: no run directory, no VMM process of this home.
+leftovers() {
+        local dirs procs
+        dirs=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
+        procs=$(pgrep -f -- "$LUMINAGUARD_HOME/run/" || true)
+        [ -z "$dirs$procs" ] && return 0
+        echo "run dirs: [$dirs] VMM pids: [$procs]"
+        return 1
+}

@@ -7,6 +7,8 @@
 #ifndef LG_CLI_CLI_H
 #define LG_CLI_CLI_H
 
+#include <stddef.h>
+
 struct lg_err;
 
 /*
@@ -24,6 +26,12 @@ struct lg_err;
 #define LG_EXIT_NOEXEC      126 /* command found but not executable (as sh) */
 #define LG_EXIT_NOTFOUND    127 /* command not found (as sh) */
 #define LG_EXIT_INTERRUPTED 130 /* interrupted by SIGINT/SIGTERM (128+2) */
+
+/*
+ * The state directory, created 0700 if missing. On failure prints why and
+ * returns -1 (the caller exits LG_EXIT_INTERNAL).
+ */
+int cli_home(char *home, size_t sz);
 
 /* Print "luminaguard: error: <msg>" once and return the exit status for its kind. */
 int cli_report(const struct lg_err *err);

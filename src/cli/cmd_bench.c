@@ -68,13 +68,8 @@ static int bench_boot_cmd(int argc, char **argv)
                         return LG_EXIT_USAGE;
                 }
         }
-        r = paths_home(home, sizeof(home));
-        if (r == 0)
-                r = fs_mkdir_p(home, 0700);
-        if (r < 0) {
-                fprintf(stderr, "luminaguard: error: state directory: %s\n", strerror(-r));
+        if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
-        }
         if (bench_boot(home, &o, stdout, &err) < 0) {
                 r = cli_report(err);
                 err_free(&err);
@@ -138,13 +133,8 @@ static int bench_spawn_cmd(int argc, char **argv)
                         return LG_EXIT_USAGE;
                 }
         }
-        r = paths_home(home, sizeof(home));
-        if (r == 0)
-                r = fs_mkdir_p(home, 0700);
-        if (r < 0) {
-                fprintf(stderr, "luminaguard: error: state directory: %s\n", strerror(-r));
+        if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
-        }
         r = bench_spawn(home, &o, stdout, &err);
         if (r < 0) {
                 r = cli_report(err);

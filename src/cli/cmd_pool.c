@@ -29,17 +29,6 @@ static const char pool_usage[] =
     "  status  counters (hits, misses, replaced), restore and hand-over latencies, and\n"
     "          memory and CPU time of each idle sandbox, as JSON.\n";
 
-static int home_dir(char *home, size_t sz)
-{
-        int r = paths_home(home, sz);
-
-        if (r == 0)
-                r = fs_mkdir_p(home, 0700);
-        if (r < 0)
-                fprintf(stderr, "luminaguard: error: state directory: %s\n", strerror(-r));
-        return r;
-}
-
 static int pool_serve_cmd(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -93,7 +82,7 @@ static int pool_serve_cmd(int argc, char **argv)
         }
         if (optind != argc)
                 goto usage;
-        if (home_dir(home, sizeof(home)) < 0)
+        if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
@@ -130,7 +119,7 @@ int cmd_pool(int argc, char **argv)
         if (argc >= 2 && strcmp(argv[1], "serve") == 0)
                 return pool_serve_cmd(argc - 1, argv + 1);
         if (argc == 2 && strcmp(argv[1], "status") == 0) {
-                if (home_dir(home, sizeof(home)) < 0)
+                if (cli_home(home, sizeof(home)) < 0)
                         return LG_EXIT_INTERNAL;
                 if (pool_status(home, &json, &err) < 0) {
                         r = cli_report(err);

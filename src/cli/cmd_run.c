@@ -144,16 +144,8 @@ int cmd_run(int argc, char **argv)
                 fputs("Try 'luminaguard run --help'.\n", stderr);
                 goto out;
         }
-        r = paths_home(home, sizeof(home));
-        if (r < 0) {
-                err_set(&err, LG_EK_INTERNAL, -r, "no state directory: set LUMINAGUARD_HOME");
-                status = cli_report(err);
-                goto out;
-        }
-        r = fs_mkdir_p(home, 0700);
-        if (r < 0) {
-                err_set(&err, LG_EK_INTERNAL, -r, "create %s", home);
-                status = cli_report(err);
+        if (cli_home(home, sizeof(home)) < 0) {
+                status = LG_EXIT_INTERNAL;
                 goto out;
         }
         intr_fd = block_interrupts(&oldmask);

@@ -2,7 +2,9 @@
 /* luminaguard: dispatch to one subcommand per file (src/cli/cmd_*.c). */
 #include "cli/cli.h"
 #include "common/err.h"
+#include "common/fs.h"
 #include "common/log.h"
+#include "common/paths.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +31,25 @@ static const char usage[] =
     "      --home DIR  state directory (default $LUMINAGUARD_HOME, else /var/lib/luminaguard\n"
     "                  for root, else ~/.local/share/luminaguard)\n"
     "      --version   print the version\n";
+
+int cli_home(char *home, size_t sz)
+{
+        int r = paths_home(home, sz);
+
+        if (r < 0) {
+                fprintf(stderr,
+                        "luminaguard: error: no state directory (%s): set "
+                        "LUMINAGUARD_HOME\n",
+                        strerror(-r));
+                return -1;
+        }
+        r = fs_mkdir_p(home, 0700);
+        if (r < 0) {
+                fprintf(stderr, "luminaguard: error: create %s: %s\n", home, strerror(-r));
+                return -1;
+        }
+        return 0;
+}
 
 int cli_report(const struct lg_err *err)
 {

@@ -5,11 +5,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-B=${1:-build}
-LG=$PWD/$B/bin/luminaguard
-export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
-TMP=$(mktemp -d /tmp/lg-test.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+it_setup "${1:-build}"
 
 t_begin "--version and --help"
 v=$("$LG" --version) && h=$("$LG" --help)

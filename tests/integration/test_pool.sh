@@ -6,10 +6,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-B=${1:-build}
-LG=$PWD/$B/bin/luminaguard
-export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
-TMP=$(mktemp -d /tmp/lg-test.XXXXXX)
+it_setup "${1:-build}"
 POOL_PID=
 cleanup() {
         [ -n "$POOL_PID" ] && kill -INT "$POOL_PID" 2>/dev/null && wait "$POOL_PID" 2>/dev/null

@@ -5,11 +5,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-B=${1:-build}
-LG=$PWD/$B/bin/luminaguard
-export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
-TMP=$(mktemp -d /tmp/lg-test.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+it_setup "${1:-build}"
 
 if [ ! -x "$LG" ]; then
         t_begin build; t_fail "$LG not built (run make)"; t_summary; exit 1
@@ -24,15 +20,6 @@ if ! "$LG" image build >"$TMP/build.log" 2>&1; then
         t_begin image-build; t_fail "$(tail -3 "$TMP/build.log")"; t_summary; exit 1
 fi
 
-# Nothing of any sandbox may remain: no run dir, no VMM process using our image.
-leftovers() {
-        local dirs procs
-        dirs=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
-        procs=$(pgrep -f -- "$LUMINAGUARD_HOME/run/" || true)
-        [ -z "$dirs$procs" ] && return 0
-        echo "run dirs: [$dirs] VMM pids: [$procs]"
-        return 1
-}
 
 # run_lg OUT ERR [run args...] -> sets RC
 run_lg() {

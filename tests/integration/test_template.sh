@@ -7,20 +7,8 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-B=${1:-build}
-LG=$PWD/$B/bin/luminaguard
-export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
-TMP=$(mktemp -d /tmp/lg-test.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+it_setup "${1:-build}"
 
-leftovers() {
-        local dirs procs
-        dirs=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
-        procs=$(pgrep -f -- "$LUMINAGUARD_HOME/run/" || true)
-        [ -z "$dirs$procs" ] && return 0
-        echo "run dirs: [$dirs] VMM pids: [$procs]"
-        return 1
-}
 
 "$LG" run -- true >/dev/null 2>&1 # builds image and template when needed
 
