@@ -320,34 +320,14 @@ static int qemu_getfd(struct qemu_vmm *q, int fd, const char *name, char *errbuf
         return r;
 }
 
-static int qemu_save(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
+/*
+ * "migrate" or "migrate-incoming" to/from state_fd. With RAM in a file the
+ * state leaves it out (x-ignore-shared); with anonymous RAM the state carries
+ * all of it (the streamed-RAM baseline of bench spawn).
+ */
+static int qemu_migrate_fd(struct qemu_vmm *q, const char *cmd, int state_fd, char *errbuf,
+                           size_t errsz)
 {
-        struct qemu_vmm *q = (struct qemu_vmm *)v;
-        json_t *args;
-        int r;
-
-        r = qmp_execute(q->qmp, "stop", NULL, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
-        /* With anonymous RAM the state carries all of it: the streamed-RAM baseline. */
-        if (r == 0 && q->file_ram)
-                r = qemu_ignore_shared(q, errbuf, errsz);
-        if (r == 0)
-                r = qemu_getfd(q, state_fd, "lgstate", errbuf, errsz);
-        if (r < 0)
-                return r;
-        args = json_pack("{s:s}", "uri", "fd:lgstate");
-        if (args == NULL)
-                return -ENOMEM;
-        r = qmp_execute(q->qmp, "migrate", args, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
-        json_decref(args);
-        if (r == 0)
-                r = qemu_wait_migration(q, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
-        return r;
-}
-
-static int qemu_restore(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
-{
-        struct qemu_vmm *q = (struct qemu_vmm *)v;
-        uint64_t deadline = mono_ms() + QEMU_QMP_TIMEOUT_MS;
         json_t *args;
         int r;
 
@@ -359,8 +339,31 @@ static int qemu_restore(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
         args = json_pack("{s:s}", "uri", "fd:lgstate");
         if (args == NULL)
                 return -ENOMEM;
-        r = qmp_execute(q->qmp, "migrate-incoming", args, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        r = qmp_execute(q->qmp, cmd, args, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
         json_decref(args);
+        return r;
+}
+
+static int qemu_save(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
+{
+        struct qemu_vmm *q = (struct qemu_vmm *)v;
+        int r;
+
+        r = qmp_execute(q->qmp, "stop", NULL, NULL, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        if (r == 0)
+                r = qemu_migrate_fd(q, "migrate", state_fd, errbuf, errsz);
+        if (r == 0)
+                r = qemu_wait_migration(q, QEMU_QMP_TIMEOUT_MS, errbuf, errsz);
+        return r;
+}
+
+static int qemu_restore(struct vmm *v, int state_fd, char *errbuf, size_t errsz)
+{
+        struct qemu_vmm *q = (struct qemu_vmm *)v;
+        uint64_t deadline = mono_ms() + QEMU_QMP_TIMEOUT_MS;
+        int r;
+
+        r = qemu_migrate_fd(q, "migrate-incoming", state_fd, errbuf, errsz);
         /* Incoming migration runs in the background; it is done when the VM leaves inmigrate. */
         while (r == 0) {
                 json_t *ret = NULL;
