@@ -123,7 +123,7 @@ static json_t *pool_json(const char *home)
         return j;
 }
 
-static int pool_wait_full(struct bench *b, int timeout_ms)
+static int pool_wait_full(struct bench *b, unsigned size, int timeout_ms)
 {
         uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 
@@ -132,7 +132,7 @@ static int pool_wait_full(struct bench *b, int timeout_ms)
                 json_int_t idle = json_integer_value(json_object_get(j, "idle"));
 
                 json_decref(j);
-                if (idle == (json_int_t)b->o->pool_size)
+                if (idle == (json_int_t)size)
                         return 0;
                 usleep(5000);
         }
@@ -173,18 +173,19 @@ static int self_run(const char *const args[], double *ms, int *status)
         return 0;
 }
 
-static int start_pool(struct bench *b, struct lg_err **err)
+static int start_pool(struct bench *b, unsigned n, struct lg_err **err)
 {
         char size[16];
         const char *args[] = {"luminaguard", "pool", "serve", "--size", size, NULL};
         int r;
 
-        snprintf(size, sizeof(size), "%u", b->o->pool_size);
+        snprintf(size, sizeof(size), "%u", n);
         r = self_run(args, NULL, NULL);
         if (r < 0)
                 return err_set(err, LG_EK_INTERNAL, -r, "start the pool");
         b->pool = (pid_t)r;
-        if (pool_wait_full(b, 120000) < 0)
+        /* Generous: under TCG a restore and warm-up takes ~0.25 s per sandbox. */
+        if (pool_wait_full(b, n, 60000 + (int)n * 2000) < 0)
                 return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not fill");
         return 0;
 }
@@ -283,6 +284,67 @@ static int compare(const char *path, json_t *rows, FILE *out)
         return worse;
 }
 
+/* Per idle sandbox of the running pool: PSS and private memory now, CPU over 10 s. */
+static json_t *idle_figures(struct bench *b)
+{
+        json_t *before = pool_json(b->home), *after, *idle = json_array(), *s;
+        size_t i;
+
+        sleep(10);
+        after = pool_json(b->home);
+        json_array_foreach(json_object_get(after, "idle_sandboxes"), i, s)
+        {
+                json_t *s0 = json_array_get(json_object_get(before, "idle_sandboxes"), i);
+                double hz = (double)json_integer_value(json_object_get(after, "clock_ticks_per_s"));
+                json_int_t dt = json_integer_value(json_object_get(s, "cpu_ticks")) -
+                                json_integer_value(json_object_get(s0, "cpu_ticks"));
+
+                if (!json_equal(json_object_get(s, "pid"), json_object_get(s0, "pid")))
+                        continue; /* replaced meanwhile: no CPU figure */
+                json_array_append_new(
+                    idle, json_pack("{s:O,s:O,s:f}", "pss_kib", json_object_get(s, "pss_kib"),
+                                    "private_kib", json_object_get(s, "private_kib"), "cpu_percent",
+                                    hz > 0 ? (double)dt / hz / 10.0 * 100 : -1));
+        }
+        json_decref(before);
+        json_decref(after);
+        return idle;
+}
+
+/* N idle sandboxes held at once: totals of idle_figures(). */
+static int hold(struct bench *b, FILE *out, json_t *extra, struct lg_err **err)
+{
+        double pss = 0, priv = 0, cpu = 0, cpu_max = 0;
+        json_t *idle, *s;
+        size_t i, n;
+        int r;
+
+        fprintf(out, "holding %u idle sandboxes...\n", b->o->hold);
+        stop_pool(b);
+        r = start_pool(b, b->o->hold, err);
+        if (r < 0)
+                return r;
+        idle = idle_figures(b);
+        stop_pool(b);
+        n = json_array_size(idle);
+        json_array_foreach(idle, i, s)
+        {
+                double c = json_real_value(json_object_get(s, "cpu_percent"));
+
+                pss += (double)json_integer_value(json_object_get(s, "pss_kib")) / 1024;
+                priv += (double)json_integer_value(json_object_get(s, "private_kib")) / 1024;
+                cpu += c;
+                cpu_max = c > cpu_max ? c : cpu_max;
+        }
+        json_decref(idle);
+        json_object_set_new(extra, "hold",
+                            json_pack("{s:i,s:I,s:f,s:f,s:f,s:f}", "asked", (int)b->o->hold,
+                                      "measured", (json_int_t)n, "total_pss_mib", pss,
+                                      "total_private_mib", priv, "mean_cpu_percent",
+                                      n ? cpu / (double)n : 0, "max_cpu_percent", cpu_max));
+        return 0;
+}
+
 static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **err)
 {
         double ms;
@@ -307,20 +369,20 @@ static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **e
                 add(b, ROW_COLD, ms);
         }
         fprintf(out, "pool rows (pool of %u)...\n", b->o->pool_size);
-        r = start_pool(b, err);
+        r = start_pool(b, b->o->pool_size, err);
         if (r < 0)
                 return r;
         for (unsigned i = 0; i < b->o->runs; i++) {
                 const char *args[] = {"luminaguard", "run", "--", "true", NULL};
 
                 /* Each sample starts from a full pool: this row is about hits. */
-                if (pool_wait_full(b, 60000) < 0)
+                if (pool_wait_full(b, b->o->pool_size, 60000) < 0)
                         return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
                 r = hit_once(b, &ms, &hit, err);
                 if (r < 0)
                         return r;
                 add(b, ROW_HIT, ms);
-                if (pool_wait_full(b, 60000) < 0)
+                if (pool_wait_full(b, b->o->pool_size, 60000) < 0)
                         return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
                 r = self_run(args, &ms, &status);
                 if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -329,37 +391,15 @@ static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **e
                 add(b, ROW_RUN_POOL, ms);
         }
         /* Idle sandboxes: memory now, CPU over 10 s of doing nothing. */
-        if (pool_wait_full(b, 60000) < 0)
+        if (pool_wait_full(b, b->o->pool_size, 60000) < 0)
                 return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
-        json_t *before = pool_json(b->home);
-        sleep(10);
-        json_t *after = pool_json(b->home);
-        json_t *idle = json_array();
-        size_t i;
-        json_t *s;
-        json_array_foreach(json_object_get(after, "idle_sandboxes"), i, s)
-        {
-                json_t *s0 = json_array_get(json_object_get(before, "idle_sandboxes"), i);
-                double hz = (double)json_integer_value(json_object_get(after, "clock_ticks_per_s"));
-                json_int_t dt = json_integer_value(json_object_get(s, "cpu_ticks")) -
-                                json_integer_value(json_object_get(s0, "cpu_ticks"));
-
-                if (!json_equal(json_object_get(s, "pid"), json_object_get(s0, "pid")))
-                        continue; /* replaced meanwhile: no CPU figure */
-                json_array_append_new(
-                    idle, json_pack("{s:O,s:O,s:f}", "pss_kib", json_object_get(s, "pss_kib"),
-                                    "private_kib", json_object_get(s, "private_kib"), "cpu_percent",
-                                    hz > 0 ? (double)dt / hz / 10.0 * 100 : -1));
-        }
-        json_decref(before);
-        json_decref(after);
-        json_object_set_new(extra, "idle_sandboxes", idle);
+        json_object_set_new(extra, "idle_sandboxes", idle_figures(b));
 
         double rate = 0;
         uint64_t total = 0;
 
         fprintf(out, "steady stream: %u requests/s for %u s...\n", b->o->rate, b->o->stream_secs);
-        r = pool_wait_full(b, 60000);
+        r = pool_wait_full(b, b->o->pool_size, 60000);
         if (r == 0)
                 r = stream(b, &rate, &total, err);
         if (r < 0)
@@ -369,7 +409,7 @@ static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **e
                                       "seconds", (int)b->o->stream_secs, "pool_size",
                                       (int)b->o->pool_size, "requests", (json_int_t)total,
                                       "hit_rate", rate));
-        return 0;
+        return b->o->hold > 0 ? hold(b, out, extra, err) : 0;
 }
 
 static void print_report(const struct bench *b, const struct stats *st, json_t *extra, FILE *out)
@@ -401,6 +441,18 @@ static void print_report(const struct bench *b, const struct stats *st, json_t *
                         (double)json_integer_value(json_object_get(s, "private_kib")) / 1024,
                         json_real_value(json_object_get(s, "cpu_percent")));
         }
+        json_t *h = json_object_get(extra, "hold");
+        if (h != NULL)
+                fprintf(out,
+                        "%lld idle sandboxes held at once: PSS %.0f MiB in all (%.1f MiB each), "
+                        "private %.0f MiB, CPU %.2f%% of a core each (max %.2f%%)\n",
+                        (long long)json_integer_value(json_object_get(h, "measured")),
+                        json_real_value(json_object_get(h, "total_pss_mib")),
+                        json_real_value(json_object_get(h, "total_pss_mib")) /
+                            (double)json_integer_value(json_object_get(h, "measured")),
+                        json_real_value(json_object_get(h, "total_private_mib")),
+                        json_real_value(json_object_get(h, "mean_cpu_percent")),
+                        json_real_value(json_object_get(h, "max_cpu_percent")));
 }
 
 int bench_spawn(const char *home, const struct bench_spawn_opts *o, FILE *out, struct lg_err **err)

@@ -19,6 +19,7 @@ struct bench_spawn_opts {
         unsigned pool_size;   /* idle sandboxes in the pool under test */
         unsigned rate;        /* requests per second of the steady stream */
         unsigned stream_secs; /* length of the stream */
+        unsigned hold;        /* then hold this many idle sandboxes at once (0 = skip) */
         const char *json_path;
         const char *baseline; /* compare with this earlier report; NULL = none */
 };

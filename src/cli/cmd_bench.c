@@ -17,7 +17,7 @@
 static const char bench_usage[] =
     "usage: luminaguard bench boot [--runs N] [--json FILE]\n"
     "       luminaguard bench spawn [--runs N] [--cold-runs N] [--pool-size N] [--rate R]\n"
-    "                               [--seconds S] [--json FILE] [--baseline FILE]\n"
+    "                               [--seconds S] [--hold N] [--json FILE] [--baseline FILE]\n"
     "\n"
     "  boot   cold boot to agent ready and 'run -- true' end to end, against plain\n"
     "         QEMU booting the same kernel and initramfs to a shell, interleaved.\n"
@@ -26,6 +26,7 @@ static const char bench_usage[] =
     "         pool, restore from the template in a new process, cold boot, and plain QEMU\n"
     "         restoring with the RAM streamed in its state file (the peer); the pool's hit\n"
     "         rate under R requests/s for S s; memory and CPU of idle pooled sandboxes.\n"
+    "         --hold N then holds N idle sandboxes at once and reports their memory and CPU.\n"
     "         --runs 100, --cold-runs 10, --pool-size 4, --rate 5, --seconds 20 by default.\n"
     "         --baseline FILE flags rows more than 10%% slower (p50) and exits 1.\n";
 
@@ -88,6 +89,7 @@ static int bench_spawn_cmd(int argc, char **argv)
             {"seconds", required_argument, NULL, 's'},
             {"json", required_argument, NULL, 'j'},
             {"baseline", required_argument, NULL, 'b'},
+            {"hold", required_argument, NULL, 'H'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -117,6 +119,14 @@ static int bench_spawn_cmd(int argc, char **argv)
                           : c == 'p' ? &o.pool_size
                           : c == 'r' ? &o.rate
                                      : &o.stream_secs) = (unsigned)v;
+                        break;
+                case 'H':
+                        if (parse_uint(optarg, 0, POOL_MAX_SIZE, &v) < 0) {
+                                fprintf(stderr, "luminaguard: error: --hold %s: 0 to %d\n", optarg,
+                                        POOL_MAX_SIZE);
+                                return LG_EXIT_USAGE;
+                        }
+                        o.hold = (unsigned)v;
                         break;
                 case 'j':
                         o.json_path = optarg;

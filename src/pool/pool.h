@@ -10,7 +10,8 @@
  * or because the client died — the pool destroys that sandbox (and verifies
  * it is gone) and restores a replacement. A sandbox is never handed out twice.
  *
- * Wire format: one JSON object per line, at most POOL_MAX_LINE bytes.
+ * Wire format: one JSON object per line; requests at most POOL_MAX_LINE
+ * bytes, replies at most POOL_MAX_REPLY.
  *   -> {"op":"acquire","image":"base","memory_mib":256,"cpus":1}
  *   <- {"ok":true,"id":"sb-…","hit":true,"wait_ms":0.3}   + fds [agent, pidfd]
  *   <- {"ok":false,"error":"…","shape_mismatch":true}
@@ -25,9 +26,10 @@
 
 struct lg_err;
 
-#define POOL_MAX_LINE 4096
-#define POOL_MAX_SIZE 128
-#define POOL_SOCKET   "pool.sock"
+#define POOL_MAX_LINE  4096       /* a request */
+#define POOL_MAX_REPLY (1u << 20) /* a reply: status lists every idle sandbox */
+#define POOL_MAX_SIZE  128
+#define POOL_SOCKET    "pool.sock"
 
 struct pool_config {
         const char *image;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -44,22 +45,22 @@ static int pool_connect(const char *home)
 static int pool_call(int fd, json_t *req, json_t **reply, int *fds, size_t maxfds, size_t *nfds)
 {
         _cleanup_free_ char *text = json_dumps(req, JSON_COMPACT);
-        char line[POOL_MAX_LINE + 1];
+        _cleanup_free_ char *line = malloc(POOL_MAX_REPLY + 1);
         size_t have = 0, got, n = 0;
         int r;
 
         *nfds = 0;
-        if (text == NULL)
+        if (text == NULL || line == NULL)
                 return -ENOMEM;
         r = fd_write_all(fd, text, strlen(text));
         if (r == 0)
                 r = fd_write_all(fd, "\n", 1);
         if (r < 0)
                 return r;
-        while (memchr(line, '\n', have) == NULL) {
-                if (have == POOL_MAX_LINE)
+        while (have == 0 || memchr(line, '\n', have) == NULL) {
+                if (have == POOL_MAX_REPLY)
                         return -EMSGSIZE;
-                r = fdpass_recv(fd, line + have, POOL_MAX_LINE - have, &got, fds + *nfds,
+                r = fdpass_recv(fd, line + have, POOL_MAX_REPLY - have, &got, fds + *nfds,
                                 maxfds - *nfds, &n);
                 *nfds += n;
                 if (r < 0)
