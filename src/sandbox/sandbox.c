@@ -139,9 +139,11 @@ static int sandbox_wait_ready(struct sandbox *sb, const struct sandbox_opts *o, 
         r = sandbox_wait_frame(sb, o, deadline, "boot", &h, &payload, err);
         if (r < 0)
                 return r;
-        if (h.type != PROTO_READY || proto_decode_hello_reply(payload, h.len, &hello) < 0)
+        if (h.type != PROTO_READY)
                 return err_set(err, LG_EK_START, EPROTO,
                                "guest agent sent frame type %u instead of READY", h.type);
+        if (proto_decode_hello_reply(payload, h.len, &hello) < 0)
+                return err_set(err, LG_EK_START, EPROTO, "guest agent sent a malformed READY");
         if (hello.version != PROTO_VERSION)
                 return err_set(err, LG_EK_START, EPROTONOSUPPORT,
                                "guest agent speaks protocol %llu, we speak %u (rebuild the image)",
