@@ -117,8 +117,16 @@ static int pool_restore(struct pool *p, struct sandbox **out, struct lg_err **er
             .intr_fd = -1,
         };
         uint64_t t0 = mono_ns();
-        int r = sandbox_create(p->home, &so, out, err);
+        int r;
 
+        /* Cheap when the template is fine; rebuilds it when it aged out or went missing. */
+        pthread_mutex_lock(&p->tpl_mu);
+        r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1, &p->tpl,
+                            err);
+        pthread_mutex_unlock(&p->tpl_mu);
+        if (r < 0)
+                return r;
+        r = sandbox_create(p->home, &so, out, err);
         if (r < 0) {
                 log_warn("%s; rebuilding the template", (*err)->msg);
                 err_free(err);

@@ -6,6 +6,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/monotime.h"
+#include "common/parse.h"
 #include "image/image.h"
 #include "proto/proto.h"
 
@@ -58,13 +59,38 @@ static void template_paths(const char *home, const char *key, struct template *t
 }
 
 /* A template is usable when its RAM file has the shape's size and its state is not empty. */
+/*
+ * How long a template is used before it is rebuilt: $LUMINAGUARD_TEMPLATE_MAX_AGE
+ * (a duration: "24h", "30m"; "0" = forever), default TEMPLATE_DEFAULT_MAX_AGE_S.
+ * A snapshot does not rot, but a periodic rebuild bounds how long one guest
+ * kernel state (its uptime, its slab layout) is replayed into every sandbox.
+ */
+static uint64_t template_max_age_s(void)
+{
+        const char *env = getenv("LUMINAGUARD_TEMPLATE_MAX_AGE");
+        uint64_t ms;
+
+        if (env == NULL || parse_duration_ms(env, &ms) < 0)
+                return TEMPLATE_DEFAULT_MAX_AGE_S;
+        return ms / 1000;
+}
+
 static int template_valid(const struct template *t, const struct template_shape *s)
 {
+        uint64_t max_age = template_max_age_s();
         struct stat st;
 
         if (stat(t->ram, &st) < 0 || (uint64_t)st.st_size != s->memory_mib << 20)
                 return 0;
-        return stat(t->state, &st) == 0 && st.st_size > 0;
+        if (stat(t->state, &st) < 0 || st.st_size == 0)
+                return 0;
+        /* The state file is written last: its mtime is the template's age. */
+        if (max_age > 0 && time(NULL) - st.st_mtime > (time_t)max_age) {
+                log_info("template %.12s is older than %llu s: rebuilding it", t->key,
+                         (unsigned long long)max_age);
+                return 0;
+        }
+        return 1;
 }
 
 /* The RAM file must exist at full size before QEMU maps it: QEMU may not grow files. */

@@ -17,6 +17,8 @@
 struct lg_err;
 struct image_paths;
 
+#define TEMPLATE_DEFAULT_MAX_AGE_S (24 * 3600)
+
 struct template
 {
         char key[65];

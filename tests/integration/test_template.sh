@@ -60,6 +60,14 @@ if [ $rc -eq 0 ] && [ "$(cat "$TMP/o")" = survived ] && grep -q "falling back to
         grep -q "restored in" "$TMP/e3" && t_pass || t_fail "no restore after rebuild: $(cat "$TMP/e2" "$TMP/e3")"
 else t_fail "rc=$rc out=$(cat "$TMP/o"): $(cat "$TMP/e")"; fi
 
+t_begin "a template older than LUMINAGUARD_TEMPLATE_MAX_AGE is rebuilt"
+"$LG" run -- true >/dev/null 2>&1
+sleep 2
+LUMINAGUARD_TEMPLATE_MAX_AGE=1s "$LG" -vv run -- true 2>"$TMP/e"; rc=$?
+if [ $rc -eq 0 ] && grep -q "older than 1 s" "$TMP/e" && grep -q "template .* built in" "$TMP/e" &&
+        grep -q "restored in" "$TMP/e"; then t_pass
+else t_fail "rc=$rc: $(grep -v accelerator "$TMP/e")"; fi
+
 t_begin "--cold boots without a template"
 "$LG" -vv run --cold -- true 2>"$TMP/e"; rc=$?
 [ $rc -eq 0 ] && grep -q "booted in" "$TMP/e" && ! grep -q "restored in" "$TMP/e" && t_pass || t_fail "rc=$rc"
