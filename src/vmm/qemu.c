@@ -146,9 +146,9 @@ static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
         /* microvm: ACPI stays on (the guest finds virtio-mmio devices through it). */
         argf(a, "-M", "microvm,x-option-roms=off%s", c->mem_path ? ",memory-backend=mem" : "");
         /*
-         * TCG keeps its default 1 GiB translation buffer (reserved, touched as
-         * used: ~12 MiB in an idle warmed clone). tb-size=8 saved ~5 MiB per
-         * clone but made a warm `run` 5-10x slower by re-translating.
+         * TCG keeps its default 1 GiB translation buffer (reserved; only what
+         * is used is touched). Tried by hand: tb-size=8 lowered a warmed
+         * clone's memory but slowed warm runs badly by re-translating.
          */
         argf(a, "-accel", "%s", accel_name(c->accel));
         argf(a, "-cpu", "%s", c->accel == ACCEL_KVM ? "host" : "max");
