@@ -32,6 +32,9 @@ struct sandbox {
         struct agent_conn agent;
         int agent_open;
         int owner_fd; /* flock on run/<id>/owner: "this sandbox is alive" */
+        /* A clone's template RAM file and how it looked before: it must not change. */
+        char tpl_ram[PATH_MAX + 8];
+        struct stat tpl_st;
         uint64_t t_start_ns;
         uint64_t t_ready_ns;
 };
@@ -198,6 +201,9 @@ static int sandbox_restore(struct sandbox *sb, const struct sandbox_opts *o, str
         _cleanup_fd_ int fd = open(o->restore_state, O_RDONLY | O_CLOEXEC);
         char why[256];
         int r;
+
+        if (o->ram_file != NULL && stat(o->ram_file, &sb->tpl_st) == 0)
+                snprintf(sb->tpl_ram, sizeof(sb->tpl_ram), "%s", o->ram_file);
 
         if (fd < 0)
                 return err_set(err, LG_EK_START, errno, "open template state %s", o->restore_state);
@@ -376,6 +382,23 @@ int sandbox_destroy(struct sandbox *sb, struct lg_err **err)
                               (int)sb->vmm->pid, sb->id);
         if (ret == 0 && run_dir[0] != '\0' && fs_exists(run_dir))
                 ret = err_set(err, LG_EK_INTERNAL, EBUSY, "%s still exists", run_dir);
+        /*
+         * The clone mapped its template private: nothing it did may reach the
+         * file. Size, inode and mtime are the cheap witnesses (a full hash is
+         * the integration tests' job).
+         */
+        if (ret == 0 && sb->tpl_ram[0] != '\0') {
+                struct stat now;
+
+                /* A different inode is a template rebuilt meanwhile: not ours to judge. */
+                if (stat(sb->tpl_ram, &now) == 0 && now.st_ino == sb->tpl_st.st_ino &&
+                    (now.st_size != sb->tpl_st.st_size ||
+                     now.st_mtim.tv_sec != sb->tpl_st.st_mtim.tv_sec ||
+                     now.st_mtim.tv_nsec != sb->tpl_st.st_mtim.tv_nsec))
+                        ret = err_set(err, LG_EK_INTERNAL, EBUSY,
+                                      "template RAM file %s changed while sandbox %s ran",
+                                      sb->tpl_ram, sb->id);
+        }
         if (sb->vmm != NULL)
                 vmm_free(sb->vmm);
         if (sb->owner_fd >= 0)
