@@ -33,11 +33,11 @@ static int mix_entropy(const struct proto_reseed *r)
         req.info.buf_size = (int)r->entropy_len;
         memcpy(req.data, r->entropy, r->entropy_len);
         /* Needs CAP_SYS_ADMIN: the agent is root (PID 1) in the guest. */
-        if (ioctl(fd, RNDADDENTROPY, &req.info) < 0)
-                return -errno;
-        if (ioctl(fd, RNDRESEEDCRNG) < 0)
-                return -errno;
-        return 0;
+        int ret =
+            ioctl(fd, RNDADDENTROPY, &req.info) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0 ? -errno : 0;
+
+        explicit_bzero(&req, sizeof(req)); /* the seed must not linger on the stack */
+        return ret;
 }
 
 /* Where commands find their sandbox's id (the agent's own env is not theirs). */
@@ -66,6 +66,7 @@ void agent_reseed(struct agent *a, uint32_t id, const uint8_t *p, size_t n)
                 return;
         }
         ret = mix_entropy(&r);
+        explicit_bzero(r.entropy, sizeof(r.entropy));
         if (ret < 0) {
                 agent_error(a, id, -ret, "reseed the kernel RNG");
                 return;

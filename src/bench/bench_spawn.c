@@ -205,7 +205,8 @@ static int hit_once(struct bench *b, double *ms, int *hit, struct lg_err **err)
 {
         struct pool_lease l;
         uint64_t t0 = mono_ns();
-        int r = pool_acquire(b->home, "base", b->shape.memory_mib, b->shape.cpus, &l, err);
+        int r = pool_acquire(b->home, "base", b->img.key, b->shape.memory_mib, b->shape.cpus, -1,
+                             &l, err);
 
         if (r < 0)
                 return r == -ENOENT || r == -ECONNREFUSED
@@ -218,8 +219,8 @@ static int hit_once(struct bench *b, double *ms, int *hit, struct lg_err **err)
 }
 
 /*
- * A steady stream: one request every 1/rate s, each holding its sandbox for a
- * `true` in the guest. Returns the hit rate.
+ * A steady stream: one acquire every 1/rate s, released at once (the pool
+ * then destroys and replaces that sandbox). Returns the hit rate.
  */
 static int stream(struct bench *b, double *rate, uint64_t *total, struct lg_err **err)
 {
@@ -442,7 +443,7 @@ static void print_report(const struct bench *b, const struct stats *st, json_t *
                         json_real_value(json_object_get(s, "cpu_percent")));
         }
         json_t *h = json_object_get(extra, "hold");
-        if (h != NULL)
+        if (h != NULL && json_integer_value(json_object_get(h, "measured")) > 0)
                 fprintf(out,
                         "%lld idle sandboxes held at once: PSS %.0f MiB in all (%.1f MiB each), "
                         "private %.0f MiB, CPU %.2f%% of a core each (max %.2f%%)\n",
@@ -468,7 +469,7 @@ int bench_spawn(const char *home, const struct bench_spawn_opts *o, FILE *out, s
                 struct pool_lease l;
 
                 /* A pool of the user's would skew every row: refuse rather than share. */
-                if (pool_acquire(home, "-", 1, 1, &l, err) != -ECONNREFUSED) {
+                if (pool_acquire(home, "-", "-", 1, 1, -1, &l, err) != -ECONNREFUSED) {
                         err_free(err);
                         return err_set(err, LG_EK_USAGE, EBUSY,
                                        "a pool is running on %s: stop it before benchmarking",

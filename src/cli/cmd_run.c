@@ -15,7 +15,9 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/spawn.h"
 #include "sandbox/agent_conn.h"
+#include "image/image.h"
 #include "pool/pool.h"
+#include "vmm/vmm.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -74,7 +76,19 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
         struct lg_err *perr = NULL;
         int r;
 
-        r = pool_acquire(home, o->image, o->memory_mib, o->cpus, &lease, &perr);
+        struct image_paths img;
+
+        /* The pool must serve this image as it is now; a missing or stale one is built below. */
+        if (image_ensure(home, o->image, 0, 0, &img, &perr) < 0) {
+                err_free(&perr);
+                return -ENOENT;
+        }
+        r = pool_acquire(home, o->image, img.key, o->memory_mib, o->cpus, io->intr_fd, &lease,
+                         &perr);
+        if (r < 0 && perr != NULL && perr->kind == LG_EK_INTERRUPTED) {
+                *err = perr;
+                return r;
+        }
         if (r < 0) {
                 if (perr != NULL)
                         log_warn("%s; starting a sandbox without the pool", perr->msg);
@@ -90,13 +104,19 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
                 pool_release(&lease);
                 return err_set(err, LG_EK_START, -r, "agent channel of %s", lease.id);
         }
-        /* The pool used request id 1 for RESEED; ids only need to be unique among live ones. */
-        conn.next_id = 2;
+        /* Request ids only need to be unique among requests in flight: the pool's are done. */
+        conn.next_id = 1;
         r = agent_exec(&conn, lease.pidfd, x, io, res, err);
         if (r < 0 && (*err)->kind == LG_EK_LOST)
                 err_wrap(err, "pooled sandbox %s", lease.id);
         agent_conn_free(&conn);
-        pool_release(&lease); /* the pool destroys the sandbox and restores another */
+        /*
+         * Nothing of the command may outlive `run`: kill the VM now (we hold
+         * its pidfd); the pool then reaps it, removes its run directory,
+         * verifies, and restores a replacement.
+         */
+        (void)vmm_pidfd_kill(lease.pidfd);
+        pool_release(&lease);
         return r;
 }
 

@@ -12,7 +12,7 @@
  *
  * Wire format: one JSON object per line; requests at most POOL_MAX_LINE
  * bytes, replies at most POOL_MAX_REPLY.
- *   -> {"op":"acquire","image":"base","memory_mib":256,"cpus":1}
+ *   -> {"op":"acquire","image":"base","image_key":"<sha256>","memory_mib":256,"cpus":1}
  *   <- {"ok":true,"id":"sb-…","hit":true,"wait_ms":0.3}   + fds [agent, pidfd]
  *   <- {"ok":false,"error":"…","shape_mismatch":true}
  *   -> {"op":"status"}        <- {"ok":true, …counters, latencies, memory…}
@@ -52,13 +52,18 @@ struct pool_lease {
         double wait_ms; /* pool-side time from request to hand-over */
 };
 
+#define POOL_CALL_TIMEOUT_MS 30000 /* a miss may restore; a wedged pool must not hang us */
+
 /*
- * Ask the pool for a sandbox of this shape. -ENOENT or -ECONNREFUSED: no pool
- * runs (use another way); -EMEDIUMTYPE: it serves another image or shape;
- * other -errno: the pool failed (message in *err).
+ * Ask the pool for a sandbox of this image (name and current key: a pool
+ * still serving an image since rebuilt does not match) and shape.
+ * -ENOENT or -ECONNREFUSED: no pool runs (use another way); -EMEDIUMTYPE: it
+ * serves another image, key or shape; other -errno: the pool failed or the
+ * wait was interrupted through intr_fd (message and kind in *err).
  */
-int pool_acquire(const char *home, const char *image, uint64_t memory_mib, unsigned cpus,
-                 struct pool_lease *l, struct lg_err **err) __attribute__((warn_unused_result));
+int pool_acquire(const char *home, const char *image, const char *image_key, uint64_t memory_mib,
+                 unsigned cpus, int intr_fd, struct pool_lease *l, struct lg_err **err)
+    __attribute__((warn_unused_result));
 
 /* End the lease: the pool destroys the sandbox. Closes every descriptor of l. */
 void pool_release(struct pool_lease *l);

@@ -5,9 +5,11 @@
 #include "common/err.h"
 #include "common/fdio.h"
 #include "common/fdpass.h"
+#include "common/monotime.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +43,15 @@ static int pool_connect(const char *home)
         return fd;
 }
 
-/* Send one request line, read one reply line (with any descriptors it carries). */
-static int pool_call(int fd, json_t *req, json_t **reply, int *fds, size_t maxfds, size_t *nfds)
+/*
+ * Send one request line, read one reply line (with any descriptors it
+ * carries). Bounded: POOL_CALL_TIMEOUT_MS in all, and intr_fd (>= 0) becoming
+ * readable ends the wait with -EINTR, so a wedged pool never hangs `run`.
+ */
+static int pool_call(int fd, json_t *req, int intr_fd, json_t **reply, int *fds, size_t maxfds,
+                     size_t *nfds)
 {
+        uint64_t deadline = mono_ms() + POOL_CALL_TIMEOUT_MS;
         _cleanup_free_ char *text = json_dumps(req, JSON_COMPACT);
         _cleanup_free_ char *line = malloc(POOL_MAX_REPLY + 1);
         size_t have = 0, got, n = 0;
@@ -58,8 +66,20 @@ static int pool_call(int fd, json_t *req, json_t **reply, int *fds, size_t maxfd
         if (r < 0)
                 return r;
         while (have == 0 || memchr(line, '\n', have) == NULL) {
+                struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+                                      {.fd = intr_fd, .events = POLLIN}};
+                int left = mono_left_ms(deadline);
+
                 if (have == POOL_MAX_REPLY)
                         return -EMSGSIZE;
+                if (left == 0)
+                        return -ETIMEDOUT;
+                if (poll(p, 2, left) < 0 && errno != EINTR)
+                        return -errno;
+                if (p[1].revents & POLLIN)
+                        return -EINTR;
+                if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                        continue;
                 r = fdpass_recv(fd, line + have, POOL_MAX_REPLY - have, &got, fds + *nfds,
                                 maxfds - *nfds, &n);
                 *nfds += n;
@@ -74,8 +94,8 @@ static int pool_call(int fd, json_t *req, json_t **reply, int *fds, size_t maxfd
         return *reply != NULL && json_is_object(*reply) ? 0 : -EPROTO;
 }
 
-int pool_acquire(const char *home, const char *image, uint64_t memory_mib, unsigned cpus,
-                 struct pool_lease *l, struct lg_err **err)
+int pool_acquire(const char *home, const char *image, const char *image_key, uint64_t memory_mib,
+                 unsigned cpus, int intr_fd, struct pool_lease *l, struct lg_err **err)
 {
         int fds[FDPASS_MAX], conn, r;
         json_t *req, *reply = NULL;
@@ -86,9 +106,9 @@ int pool_acquire(const char *home, const char *image, uint64_t memory_mib, unsig
         conn = pool_connect(home);
         if (conn < 0)
                 return conn; /* no pool: not an error the user needs to see */
-        req = json_pack("{s:s,s:s,s:I,s:i}", "op", "acquire", "image", image, "memory_mib",
-                        (json_int_t)memory_mib, "cpus", (int)cpus);
-        r = req ? pool_call(conn, req, &reply, fds, FDPASS_MAX, &nfds) : -ENOMEM;
+        req = json_pack("{s:s,s:s,s:s,s:I,s:i}", "op", "acquire", "image", image, "image_key",
+                        image_key, "memory_mib", (json_int_t)memory_mib, "cpus", (int)cpus);
+        r = req ? pool_call(conn, req, intr_fd, &reply, fds, FDPASS_MAX, &nfds) : -ENOMEM;
         json_decref(req);
         if (r == 0 && !json_is_true(json_object_get(reply, "ok"))) {
                 const char *why = json_string_value(json_object_get(reply, "error"));
@@ -99,6 +119,8 @@ int pool_acquire(const char *home, const char *image, uint64_t memory_mib, unsig
                                   why ? why : "no reason given");
         } else if (r == 0 && nfds != 2) {
                 r = err_set(err, LG_EK_START, EPROTO, "the pool sent %zu descriptors, not 2", nfds);
+        } else if (r == -EINTR) {
+                r = err_set(err, LG_EK_INTERRUPTED, 0, "interrupted while waiting for the pool");
         } else if (r < 0) {
                 r = err_set(err, LG_EK_START, -r, "talk to the pool");
         }
@@ -143,7 +165,7 @@ int pool_status(const char *home, char **json, struct lg_err **err)
                                "no pool is running (start one with "
                                "'luminaguard pool serve')");
         req = json_pack("{s:s}", "op", "status");
-        r = req ? pool_call(conn, req, &reply, fds, 0, &nfds) : -ENOMEM;
+        r = req ? pool_call(conn, req, -1, &reply, fds, 0, &nfds) : -ENOMEM;
         json_decref(req);
         if (r < 0)
                 return err_set(err, LG_EK_START, -r, "ask the pool for its status");

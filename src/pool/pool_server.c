@@ -33,8 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,41 +107,55 @@ static void pool_kill(struct sandbox *sb)
 }
 
 /* Restore one sandbox from the template; rebuild the template once if it will not restore. */
-static int pool_restore(struct pool *p, struct sandbox **out, struct lg_err **err)
+/*
+ * Restore, reseed and warm one sandbox. The worker (may_build) also rebuilds
+ * the template when it aged out, went missing or failed to restore; the main
+ * thread, serving a miss, never waits for a build: -EAGAIN instead, and the
+ * client starts its own sandbox. Template paths are computed into a local
+ * copy: p->tpl is written once at startup and only read afterwards.
+ */
+static int pool_restore(struct pool *p, int may_build, struct sandbox **out, struct lg_err **err)
 {
+        struct template t;
+        int bad = 0, r;
+        uint64_t t0 = mono_ns();
+
+        if (may_build) {
+                pthread_mutex_lock(&p->tpl_mu);
+        } else if (pthread_mutex_trylock(&p->tpl_mu) != 0) {
+                return err_set(err, LG_EK_START, EAGAIN, "the pool is rebuilding its template");
+        }
+        r = template_ensure(p->home, &p->img, &p->shape, may_build, p->cfg->boot_timeout_ms, -1, &t,
+                            err);
+        pthread_mutex_unlock(&p->tpl_mu);
+        if (r == -ENOENT)
+                return err_set(err, LG_EK_START, EAGAIN, "the pool's template is being rebuilt");
+        if (r < 0)
+                return r;
         struct sandbox_opts so = {
-            .ram_file = p->tpl.ram,
-            .restore_state = p->tpl.state,
+            .ram_file = t.ram,
+            .restore_state = t.state,
             .accel = p->shape.accel,
             .memory_mib = p->shape.memory_mib,
             .cpus = p->shape.cpus,
             .boot_timeout_ms = p->cfg->boot_timeout_ms,
             .intr_fd = -1,
+            .template_failed = &bad,
         };
-        uint64_t t0 = mono_ns();
-        int r;
-
-        /* Cheap when the template is fine; rebuilds it when it aged out or went missing. */
-        pthread_mutex_lock(&p->tpl_mu);
-        r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1, &p->tpl,
-                            err);
-        pthread_mutex_unlock(&p->tpl_mu);
-        if (r < 0)
-                return r;
         r = sandbox_create(p->home, &so, out, err);
-        if (r < 0) {
+        if (r < 0 && bad && may_build) {
                 log_warn("%s; rebuilding the template", (*err)->msg);
                 err_free(err);
                 pthread_mutex_lock(&p->tpl_mu);
-                template_discard(&p->tpl);
-                r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1,
-                                    &p->tpl, err);
+                template_discard(&t);
+                r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1, &t,
+                                    err);
                 pthread_mutex_unlock(&p->tpl_mu);
                 if (r == 0)
                         r = sandbox_create(p->home, &so, out, err);
-                if (r < 0)
-                        return r;
         }
+        if (r < 0)
+                return r;
         pthread_mutex_lock(&p->mu);
         pool_stats_add(&p->st.restore_ms, (double)(mono_ns() - t0) / 1e6);
         pthread_mutex_unlock(&p->mu);
@@ -171,10 +187,19 @@ static int reply_error(int fd, const char *why, int shape_mismatch)
             NULL, 0);
 }
 
-/* Hand a sandbox to the worker for destruction. Caller holds p->mu. */
+/*
+ * Hand a sandbox to the worker for destruction. Caller holds p->mu. When the
+ * queue is full (a worker stuck on slow VMs) the VM is killed right here:
+ * SIGKILL through its pidfd never blocks; the worker reaps it later.
+ */
 static void retire_locked(struct pool *p, struct sandbox *sb)
 {
-        p->dead[p->ndead++] = sb;
+        if (p->ndead == sizeof(p->dead) / sizeof(p->dead[0])) {
+                sandbox_kill_now(sb);
+                pool_kill(sb);
+        } else {
+                p->dead[p->ndead++] = sb;
+        }
         pthread_cond_signal(&p->work);
 }
 
@@ -203,6 +228,7 @@ static struct sandbox *pop_idle(struct pool *p)
 static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
 {
         const char *image = json_string_value(json_object_get(req, "image"));
+        const char *key = json_string_value(json_object_get(req, "image_key"));
         json_int_t mem = json_integer_value(json_object_get(req, "memory_mib"));
         json_int_t cpus = json_integer_value(json_object_get(req, "cpus"));
         uint64_t t0 = mono_ns();
@@ -212,18 +238,23 @@ static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
 
         if (c->lease != NULL)
                 return reply_error(c->fd, "this connection already holds a sandbox", 0);
-        if (image == NULL || strcmp(image, p->cfg->image) != 0 ||
-            (uint64_t)mem != p->shape.memory_mib || (unsigned)cpus != p->shape.cpus)
+        /* Another image, a rebuilt one (other key) or another shape: not ours to serve. */
+        if (image == NULL || strcmp(image, p->cfg->image) != 0 || key == NULL ||
+            strcmp(key, p->img.key) != 0 || (uint64_t)mem != p->shape.memory_mib ||
+            (unsigned)cpus != p->shape.cpus)
                 return reply_error(c->fd, "the pool serves another image or VM shape", 1);
         sb = pop_idle(p);
         hit = sb != NULL;
-        if (!hit && pool_restore(p, &sb, &err) < 0) {
+        if (!hit && pool_restore(p, 0, &sb, &err) < 0) {
                 r = reply_error(c->fd, err->msg, 0);
                 err_free(&err);
                 return r;
         }
         pthread_mutex_lock(&p->mu);
-        hit ? p->st.hits++ : p->st.misses++;
+        if (hit)
+                p->st.hits++;
+        else
+                p->st.misses++;
         pthread_mutex_unlock(&p->mu);
         c->lease = sb;
         fds[0] = sandbox_agent(sb)->fd;
@@ -274,8 +305,10 @@ static int handle_line(struct pool *p, struct pool_client *c, const char *line)
                 r = handle_acquire(p, c, req);
         else if (op != NULL && strcmp(op, "status") == 0)
                 r = handle_status(p, c);
-        else
-                r = reply_error(c->fd, "unknown or malformed request", 0) < 0 ? -EPROTO : -EPROTO;
+        else {
+                (void)reply_error(c->fd, "unknown or malformed request", 0);
+                r = -EPROTO; /* and the connection is closed */
+        }
         json_decref(req);
         return r;
 }
@@ -338,13 +371,33 @@ static void accept_client(struct pool *p, int lfd)
                 close(fd);
                 return;
         }
+        /*
+         * Replies are written blocking from the main loop; a client that
+         * sends but never reads must not stall it: after 1 s a write fails
+         * and that client is dropped.
+         */
+        struct timeval tv = {.tv_sec = 1};
+
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+                close(fd);
+                return;
+        }
         p->clients[p->nclients++] = (struct pool_client){.fd = fd};
 }
 
-static int pool_listen(const char *home, struct lg_err **err)
+static int pool_listen(const char *home, int *lock_fd, struct lg_err **err)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        char lock[PATH_MAX];
         int fd, probe, r;
+
+        /* One pool per home, for its whole life: the socket dance below is not atomic. */
+        snprintf(lock, sizeof(lock), "%s/pool.lock", home);
+        *lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (*lock_fd < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "open %s", lock);
+        if (flock(*lock_fd, LOCK_EX | LOCK_NB) < 0)
+                return err_set(err, LG_EK_USAGE, EADDRINUSE, "a pool already serves %s", home);
 
         r = pool_socket_path(home, sa.sun_path, sizeof(sa.sun_path));
         if (r < 0)
@@ -377,6 +430,7 @@ static int pool_listen(const char *home, struct lg_err **err)
 static void *pool_worker(void *arg)
 {
         struct pool *p = arg;
+        unsigned backoff = 1; /* seconds before retrying a failed refill; doubles to 64 */
 
         pthread_mutex_lock(&p->mu);
         for (;;) {
@@ -396,23 +450,26 @@ static void *pool_worker(void *arg)
                 }
                 p->filling++;
                 pthread_mutex_unlock(&p->mu);
-                int r = pool_restore(p, &sb, &err);
+                int r = pool_restore(p, 1, &sb, &err);
                 pthread_mutex_lock(&p->mu);
                 p->filling--;
                 if (r == 0) {
+                        backoff = 1;
                         p->idle[p->nidle++] = sb;
                         if (write(p->wake[1], "", 1) < 0)
                                 log_debug("pool: wake pipe full"); /* the loop is awake anyway */
                         continue;
                 }
-                log_error("pool: refill failed: %s", err->msg);
+                log_error("pool: refill failed: %s (retrying in %u s)", err->msg, backoff);
                 err_free(&err);
                 /* Do not spin on a persistent failure; a stop still ends the wait. */
                 struct timespec until;
 
                 clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += 1;
+                until.tv_sec += backoff;
                 pthread_cond_timedwait(&p->work, &p->mu, &until);
+                backoff = backoff < 32 ? backoff * 2 : 64;
+                continue;
         }
         pthread_mutex_unlock(&p->mu);
         return NULL;
@@ -444,6 +501,7 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
 {
         static struct pool pool; /* ~300 KB of client buffers: not on the stack */
         struct pool *p = &pool;
+        int lock_fd = -1;
         pthread_t worker;
         char why[256];
         int lfd, r;
@@ -460,11 +518,15 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
         r = template_ensure(home, &p->img, &p->shape, 1, c->boot_timeout_ms, intr_fd, &p->tpl, err);
         if (r < 0)
                 return r;
-        lfd = pool_listen(home, err);
-        if (lfd < 0)
+        lfd = pool_listen(home, &lock_fd, err);
+        if (lfd < 0) {
+                if (lock_fd >= 0)
+                        close(lock_fd);
                 return lfd;
+        }
         if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
                 close(lfd);
+                close(lock_fd);
                 return err_set(err, LG_EK_INTERNAL, errno, "pipe");
         }
         pthread_mutex_init(&p->mu, NULL);
@@ -473,6 +535,7 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
         r = pthread_create(&worker, NULL, pool_worker, p);
         if (r != 0) {
                 close(lfd);
+                close(lock_fd);
                 close(p->wake[0]);
                 close(p->wake[1]);
                 return err_set(err, LG_EK_INTERNAL, r, "start the pool worker");
@@ -540,5 +603,6 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
                         accept_client(p, lfd);
         }
         pool_shutdown(p, lfd, worker);
+        close(lock_fd); /* last: the next pool may start once everything is gone */
         return r;
 }

@@ -49,6 +49,12 @@ struct agent_conn *sandbox_agent(struct sandbox *sb)
         return &sb->agent;
 }
 
+void sandbox_kill_now(struct sandbox *sb)
+{
+        if (sb->vmm != NULL && !sb->vmm->reaped)
+                (void)vmm_pidfd_kill(sb->vmm->pidfd);
+}
+
 int sandbox_vmm_pid(const struct sandbox *sb)
 {
         return (int)sb->vmm->pid;
@@ -95,7 +101,7 @@ static int sandbox_wait_frame(struct sandbox *sb, const struct sandbox_opts *o, 
                 int left = mono_left_ms(deadline);
 
                 if (left == 0)
-                        return err_set(err, LG_EK_START, 0,
+                        return err_set(err, LG_EK_START, ETIMEDOUT,
                                        "the guest agent was not ready after %d ms (%s)",
                                        o->boot_timeout_ms, what);
                 r = poll(p, o->intr_fd >= 0 ? 3 : 2, left);
@@ -276,6 +282,10 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                 r = sandbox_restore(sb, o, err);
                 if (r == 0)
                         r = sandbox_reseed(sb, o, deadline, err);
+                /* Blame the template only for what a template can cause. */
+                if (r < 0 && o->template_failed != NULL && (*err)->kind == LG_EK_START &&
+                    (*err)->errnum != ETIMEDOUT)
+                        *o->template_failed = 1;
         } else {
                 r = sandbox_wait_ready(sb, o, deadline, err);
         }

@@ -32,6 +32,13 @@ struct sandbox_opts {
         int boot_timeout_ms;   /* bound on "agent ready" */
         int intr_fd;           /* readable = give up (a signalfd); -1 for none */
         int full_ram_snapshot; /* to be saved with all of RAM in its state (benchmark peer) */
+        /*
+         * Out, may be NULL: set to 1 when the template itself is at fault —
+         * QEMU refused its state, or the restored guest died or misbehaved —
+         * as opposed to an interrupt, a timeout or a host-side failure, which
+         * say nothing about the template and must not get it discarded.
+         */
+        int *template_failed;
 };
 
 #define SANDBOX_DEFAULT_MEMORY_MIB 256
@@ -66,6 +73,8 @@ const char *sandbox_save_logs(struct sandbox *sb);
 
 const char *sandbox_id(const struct sandbox *sb);
 struct agent_conn *sandbox_agent(struct sandbox *sb);
+/* SIGKILL the VMM now, without waiting (destroy still reaps and cleans up). */
+void sandbox_kill_now(struct sandbox *sb);
 /* The VMM's process id (for /proc accounting). */
 int sandbox_vmm_pid(const struct sandbox *sb);
 /* Readable once the VMM process has exited. */

@@ -42,15 +42,19 @@ int sandbox_spawn(const char *home, const struct spawn_opts *o, struct sandbox *
                                             &tpl, &terr)
                           : 0;
                 if (r == 0) {
+                        int bad = 0;
+
                         so.ram_file = tpl.ram;
                         so.restore_state = tpl.state;
+                        so.template_failed = &bad;
                         r = sandbox_create(home, &so, out, &terr);
                         if (r == 0) {
                                 *how = built ? SPAWN_BUILT : SPAWN_RESTORED;
                                 return 0;
                         }
                         /* A template that does not restore (QEMU upgraded, file damaged) goes. */
-                        template_discard(&tpl);
+                        if (bad)
+                                template_discard(&tpl);
                 }
                 if (terr != NULL && terr->kind == LG_EK_INTERRUPTED) {
                         err_set(err, LG_EK_INTERRUPTED, 0, "%s", terr->msg);

@@ -9,6 +9,7 @@
 #include "common/parse.h"
 #include "image/image.h"
 #include "proto/proto.h"
+#include "vmm/vmm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +32,14 @@ static void remove_quietly(const char *dir)
                 log_debug("remove %s: %s", dir, strerror(-r));
 }
 
+/* The image's name: the last component of its directory (images/<name>). */
+static const char *image_name(const struct image_paths *img)
+{
+        const char *slash = strrchr(img->dir, '/');
+
+        return slash ? slash + 1 : img->dir;
+}
+
 static int template_key(const char *image_key, const struct template_shape *s, char key[65])
 {
         unsigned char digest[EVP_MAX_MD_SIZE];
@@ -38,9 +47,10 @@ static int template_key(const char *image_key, const struct template_shape *s, c
         char text[256];
         int n;
 
-        n = snprintf(text, sizeof(text), "image=%s mem=%llu cpus=%u accel=%s proto=%u", image_key,
-                     (unsigned long long)s->memory_mib, s->cpus, accel_name(s->accel),
-                     PROTO_VERSION);
+        /* Under TCG the guest was told the host's TSC rate at boot: part of what it is. */
+        n = snprintf(text, sizeof(text), "image=%s mem=%llu cpus=%u accel=%s proto=%u tsc=%u",
+                     image_key, (unsigned long long)s->memory_mib, s->cpus, accel_name(s->accel),
+                     PROTO_VERSION, s->accel == ACCEL_TCG ? vmm_host_tsc_khz() : 0);
         if (n < 0 || (size_t)n >= sizeof(text))
                 return -E2BIG;
         if (!EVP_Digest(text, (size_t)n, digest, &len, EVP_sha256(), NULL) || len != 32)
@@ -111,7 +121,7 @@ static int template_build(const char *home, const struct image_paths *img,
                           const struct template *t, struct lg_err **err)
 {
         char tmp[PATH_MAX + 64], ram[PATH_MAX + 80], state[PATH_MAX + 80], meta[PATH_MAX + 80],
-            text[512];
+            text[PATH_MAX + 512];
         struct sandbox *sb = NULL;
         struct lg_err *derr = NULL;
         uint64_t t0 = mono_ns();
@@ -147,8 +157,9 @@ static int template_build(const char *home, const struct image_paths *img,
         if (r < 0)
                 goto out;
         snprintf(text, sizeof(text),
-                 "image_key=%s\nmemory_mib=%llu\ncpus=%u\naccel=%s\nproto=%u\nbuilt_at=%lld\n",
-                 img->key, (unsigned long long)shape->memory_mib, shape->cpus,
+                 "image_key=%s\nimage=%s\nmemory_mib=%llu\ncpus=%u\naccel=%s\nproto=%u\n"
+                 "built_at=%lld\n",
+                 img->key, image_name(img), (unsigned long long)shape->memory_mib, shape->cpus,
                  accel_name(shape->accel), PROTO_VERSION, (long long)time(NULL));
         r = fs_write_file_atomic(meta, text, strlen(text), 0600);
         if (r == 0 && rename(tmp, t->dir) < 0)
@@ -158,7 +169,7 @@ static int template_build(const char *home, const struct image_paths *img,
                 goto out;
         }
         log_info("template %.12s built in %.0f ms", t->key, (double)(mono_ns() - t0) / 1e6);
-        (void)template_prune(home, img->key);
+        (void)template_prune(home, t->key, image_name(img), img->key, shape);
         return 0;
 out:
         remove_quietly(tmp);
@@ -208,20 +219,39 @@ void template_discard(const struct template *t)
         remove_quietly(t->dir);
 }
 
-/* Does the template in dir record image_key? */
-static int built_from(const char *dir, const char *image_key)
+/*
+ * Is the template in dir superseded by the one just built (key `key`) from
+ * image `name`? Yes if it comes from an older build of that image, or from
+ * the same image and shape under an older key (another protocol version or
+ * TSC rate). Templates of other images or other shapes are somebody's
+ * current template and stay.
+ */
+static int superseded(const char *dir, const char *key, const char *name, const char *image_key,
+                      const struct template_shape *shape)
 {
-        char meta[PATH_MAX + 512], want[128];
+        char meta[PATH_MAX + 512], want_key[128], want_name[320], want_shape[160];
         _cleanup_free_ char *text = NULL;
+        const char *base = strrchr(dir, '/');
 
+        if (base != NULL && strcmp(base + 1, key) == 0)
+                return 0;
         snprintf(meta, sizeof(meta), "%s/meta", dir);
         if (fs_read_file(meta, 4096, &text, NULL) < 0)
                 return 0;
-        snprintf(want, sizeof(want), "image_key=%s\n", image_key);
-        return strncmp(text, want, strlen(want)) == 0;
+        snprintf(want_key, sizeof(want_key), "image_key=%s\n", image_key);
+        snprintf(want_name, sizeof(want_name), "\nimage=%s\n", name);
+        snprintf(want_shape, sizeof(want_shape), "\nmemory_mib=%llu\ncpus=%u\naccel=%s\n",
+                 (unsigned long long)shape->memory_mib, shape->cpus, accel_name(shape->accel));
+        /* Written before meta named its image: from an older key format, unusable now. */
+        if (strstr(text, "\nimage=") == NULL)
+                return 1;
+        if (strstr(text, want_name) == NULL)
+                return 0;
+        return strncmp(text, want_key, strlen(want_key)) != 0 || strstr(text, want_shape) != NULL;
 }
 
-int template_prune(const char *home, const char *image_key)
+int template_prune(const char *home, const char *key, const char *name, const char *image_key,
+                   const struct template_shape *shape)
 {
         char dir[PATH_MAX];
         _cleanup_dir_ DIR *d = NULL;
@@ -239,7 +269,7 @@ int template_prune(const char *home, const char *image_key)
                 if (strlen(de->d_name) != 64)
                         continue;
                 snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-                if (built_from(sub, image_key))
+                if (!superseded(sub, key, name, image_key, shape))
                         continue;
                 if (fs_remove_tree(sub) == 0)
                         n++;

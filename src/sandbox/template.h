@@ -47,9 +47,12 @@ int template_ensure(const char *home, const struct image_paths *img,
 void template_discard(const struct template *t);
 
 /*
- * Remove templates built from an image other than image_key (the image was
- * rebuilt, so they can never be used again). Returns how many were removed.
+ * Remove the templates that the template `key`, just built from image `name`
+ * (image_key) in `shape`, supersedes: those of older builds of the image, and
+ * those of the same image and shape under another key. They can never be used
+ * again. Templates of other images and shapes stay. Returns how many went.
  */
-int template_prune(const char *home, const char *image_key);
+int template_prune(const char *home, const char *key, const char *name, const char *image_key,
+                   const struct template_shape *shape);
 
 #endif

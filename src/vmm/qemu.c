@@ -40,10 +40,12 @@ static const char *qemu_binary(void)
 }
 
 /*
- * The kernel command line for this accelerator. tsc_early_khz is needed under
- * TCG (microvm has no calibration source and the guest hangs without it) and
- * wrong under KVM (it would override the real TSC frequency), so the engine,
- * not the image, owns it.
+ * The kernel command line for this accelerator. Under TCG the guest's TSC
+ * ticks at the host's TSC rate (QEMU reads the host counter), but microvm
+ * gives the guest no way to calibrate it and the guest hangs without
+ * tsc_early_khz; a wrong value makes guest time run fast or slow by the same
+ * ratio. Under KVM the real TSC frequency is known, so the engine, not the
+ * image, owns this parameter.
  */
 static int qemu_cmdline(const char *base, enum accel_kind accel, char *out, size_t outsz)
 {
@@ -64,8 +66,8 @@ static int qemu_cmdline(const char *base, enum accel_kind accel, char *out, size
                 used += (size_t)n;
         }
         if (accel == ACCEL_TCG) {
-                int n =
-                    snprintf(out + used, outsz - used, "%stsc_early_khz=2500000", used ? " " : "");
+                int n = snprintf(out + used, outsz - used, "%stsc_early_khz=%u", used ? " " : "",
+                                 vmm_host_tsc_khz());
                 if (n < 0 || (size_t)n >= outsz - used)
                         return -E2BIG;
         }

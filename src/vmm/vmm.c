@@ -3,6 +3,7 @@
 #include "common/cleanup.h"
 #include "common/err.h"
 #include "common/fs.h"
+#include "common/monotime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -58,8 +60,10 @@ int vmm_stop(struct vmm *v, int grace_ms)
         if (grace_ms > 0 && v->ops->quit(v) == 0 && vmm_wait(v, grace_ms) == 0)
                 return 0;
         /* The pidfd pins the process identity: no risk of signalling a reused pid. */
-        if (syscall(SYS_pidfd_send_signal, v->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
-                return -errno;
+        int r = vmm_pidfd_kill(v->pidfd);
+
+        if (r < 0 && r != -ESRCH)
+                return r;
         return vmm_wait(v, -1);
 }
 
@@ -70,6 +74,35 @@ void vmm_free(struct vmm *v)
         if (!v->reaped)
                 (void)vmm_stop(v, 0);
         v->ops->release(v);
+}
+
+unsigned vmm_host_tsc_khz(void)
+{
+        static unsigned khz;
+        uint64_t t0, c0, t1, c1;
+
+        if (khz != 0)
+                return khz;
+        t0 = mono_ns();
+        c0 = __rdtsc();
+        while ((t1 = mono_ns()) - t0 < 5000000u)
+                ;
+        c1 = __rdtsc();
+        if (c1 <= c0 || t1 <= t0) {
+                khz = 2500000;
+                return khz;
+        }
+        /* cycles per ms, to the nearest 25 MHz (25000 kHz). */
+        double k = (double)(c1 - c0) * 1e6 / (double)(t1 - t0);
+        khz = (unsigned)((k + 12500) / 25000) * 25000;
+        if (khz < 100000)
+                khz = 2500000;
+        return khz;
+}
+
+int vmm_pidfd_kill(int pidfd)
+{
+        return syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
 }
 
 void vmm_log_first_line(const char *path, char *out, size_t outsz)

@@ -87,6 +87,20 @@ int vmm_stop(struct vmm *v, int grace_ms);
 /* Stop (with no grace if still running), release and free. NULL is fine. */
 void vmm_free(struct vmm *v);
 
+/*
+ * SIGKILL the process behind a pidfd (ours or one passed to us): never
+ * blocks, never hits a reused pid. 0 / -errno (-ESRCH: already gone).
+ */
+int vmm_pidfd_kill(int pidfd);
+
+/*
+ * The host's TSC frequency in kHz, measured once per process against
+ * CLOCK_MONOTONIC (5 ms) and rounded to 25 MHz so that it is the same
+ * number from run to run (templates are keyed by it). 2500000 if it cannot
+ * be measured.
+ */
+unsigned vmm_host_tsc_khz(void);
+
 /* First line of a VMM log file, "" if none (for error messages). */
 void vmm_log_first_line(const char *path, char *out, size_t outsz);
 
@@ -99,6 +113,9 @@ void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
  * stdout/stderr appended to log_path, in its own process group, killed if we
  * die (PR_SET_PDEATHSIG), files it writes capped at max_file_bytes (0 =
  * VMM_MAX_FILE_BYTES). Fills v->pid and v->pidfd.
+ *
+ * Threads: PR_SET_PDEATHSIG fires when the *thread* that forked exits, so
+ * only call this from threads that live as long as the VMMs they start.
  */
 int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd,
               const char *log_path, uint64_t max_file_bytes) __attribute__((warn_unused_result));

@@ -35,7 +35,7 @@ if [ "$ids" -eq 3 ] && [ "$rnds" -eq 3 ] && [ "$skew" -le 2 ] &&
 else t_fail "distinct ids=$ids random=$rnds max clock skew=${skew}s: $(cat "$TMP"/c[123])"; fi
 
 t_begin "a clone's writes never reach the template RAM file"
-ram=$(ls "$LUMINAGUARD_HOME"/templates/*/ram | head -1)
+ram=$(dirname "$(grep -l '^memory_mib=256$' "$LUMINAGUARD_HOME"/templates/*/meta | head -1)")/ram
 before=$(sha256sum "$ram" | cut -d' ' -f1)
 "$LG" run -- sh -c 'head -c 50000000 /dev/zero >/tmp/fill; sync' >/dev/null 2>&1
 after=$(sha256sum "$ram" | cut -d' ' -f1)
@@ -49,7 +49,9 @@ shapes=$(grep -l '^memory_mib=192$' "$LUMINAGUARD_HOME"/templates/*/meta 2>/dev/
         [ "$total" -gt 120 ] && t_pass || t_fail "rc=$rc 192M templates: $shapes, guest total ${total} MiB"
 
 t_begin "a corrupt template falls back to a cold boot with a warning, then is rebuilt"
-state=$(ls "$LUMINAGUARD_HOME"/templates/*/state | head -1)
+# The default shape's template (the 192M one from above must not be the one we break).
+meta=$(grep -l '^memory_mib=256$' "$LUMINAGUARD_HOME"/templates/*/meta | head -1)
+state=$(dirname "$meta")/state
 dir=$(dirname "$state")
 head -c 1000 /dev/urandom >"$state"
 "$LG" run -- echo survived >"$TMP/o" 2>"$TMP/e"; rc=$?
