@@ -73,6 +73,7 @@ static int peer_boot(const char *home, const struct image_paths *img, enum accel
                 goto out;
         }
         memset(&c, 0, sizeof(c));
+        c.mem_fd = -1;
         c.id = id;
         c.run_dir = dir;
         c.kernel = img->kernel;

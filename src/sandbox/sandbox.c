@@ -201,19 +201,14 @@ static int sandbox_reseed(struct sandbox *sb, const struct sandbox_opts *o, uint
                        h.type);
 }
 
-/* Load the template's device state into the paused clone and let it run. */
-static int sandbox_restore(struct sandbox *sb, const struct sandbox_opts *o, struct lg_err **err)
+/* Load the template's device state (state_fd) into the paused clone and let it run. */
+static int sandbox_restore(struct sandbox *sb, const struct sandbox_opts *o, int state_fd,
+                           struct lg_err **err)
 {
-        _cleanup_fd_ int fd = open(o->restore_state, O_RDONLY | O_CLOEXEC);
         char why[256];
         int r;
 
-        if (o->ram_file != NULL && stat(o->ram_file, &sb->tpl_st) == 0)
-                snprintf(sb->tpl_ram, sizeof(sb->tpl_ram), "%s", o->ram_file);
-
-        if (fd < 0)
-                return err_set(err, LG_EK_START, errno, "open template state %s", o->restore_state);
-        r = sb->vmm->ops->restore(sb->vmm, fd, why, sizeof(why));
+        r = sb->vmm->ops->restore(sb->vmm, state_fd, why, sizeof(why));
         if (r < 0)
                 return err_set(err, LG_EK_START, -r, "restore %s%s%s", o->restore_state,
                                why[0] ? ": " : "", why);
@@ -226,6 +221,7 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         struct vmm_config vc;
         struct sandbox *sb;
         uint64_t deadline;
+        _cleanup_fd_ int ram_fd = -1, state_fd = -1;
         int sv[2] = {-1, -1}, r;
 
         sb = calloc(1, sizeof(*sb));
@@ -246,6 +242,22 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                 err_set(err, LG_EK_START, errno, "create agent socketpair");
                 goto fail;
         }
+        if (o->restore_state != NULL) {
+                /*
+                 * Both halves of the template are opened before QEMU starts and
+                 * used through these descriptors: a rebuild renaming a new
+                 * template into place meanwhile cannot mix two builds.
+                 */
+                ram_fd = open(o->ram_file, O_RDONLY | O_CLOEXEC);
+                state_fd = open(o->restore_state, O_RDONLY | O_CLOEXEC);
+                if (ram_fd < 0 || state_fd < 0) {
+                        err_set(err, LG_EK_START, errno, "open template %s",
+                                ram_fd < 0 ? o->ram_file : o->restore_state);
+                        goto fail;
+                }
+                if (fstat(ram_fd, &sb->tpl_st) == 0)
+                        snprintf(sb->tpl_ram, sizeof(sb->tpl_ram), "%s", o->ram_file);
+        }
 
         memset(&vc, 0, sizeof(vc));
         vc.id = sb->id;
@@ -260,6 +272,7 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         vc.accel = o->accel;
         vc.agent_fd = sv[1];
         vc.mem_path = o->ram_file;
+        vc.mem_fd = ram_fd;
         vc.mem_shared = o->restore_state == NULL; /* booting a template writes its RAM file */
         vc.incoming = o->restore_state != NULL;
         if (o->full_ram_snapshot)
@@ -279,7 +292,7 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         }
         deadline = mono_ms() + (uint64_t)o->boot_timeout_ms;
         if (o->restore_state != NULL) {
-                r = sandbox_restore(sb, o, err);
+                r = sandbox_restore(sb, o, state_fd, err);
                 if (r == 0)
                         r = sandbox_reseed(sb, o, deadline, err);
                 /* Blame the template only for what a template can cause. */

@@ -165,8 +165,10 @@ static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
                  * readonly=on would make guest RAM itself read-only, and its
                  * rom= property that separates the two came later.)
                  */
+                /* fd 5: the caller's descriptor of the file (vmm_config.mem_fd). */
                 argf(a, "-object", "memory-backend-file,id=mem,size=%lluM,mem-path=%s,%s",
-                     (unsigned long long)c->memory_mib, opt_path(a, c->mem_path),
+                     (unsigned long long)c->memory_mib,
+                     c->mem_fd >= 0 ? "/dev/fd/5" : opt_path(a, c->mem_path),
                      c->mem_shared ? "share=on" : "share=off");
         }
         /* Nothing we did not ask for: no default NIC, VGA, floppy, CD, monitor. */
@@ -237,7 +239,9 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
         q->file_ram = c->mem_path != NULL;
         q->base.pidfd = -1;
         q->base.reaped = 1;
-        r = vmm_spawn(&q->base, a->v, c->agent_fd, qmp_theirs, log, c->max_file_bytes);
+        int fds[3] = {c->agent_fd, qmp_theirs, c->mem_fd};
+
+        r = vmm_spawn(&q->base, a->v, fds, c->mem_fd >= 0 ? 3 : 2, log, c->max_file_bytes);
         if (r < 0) {
                 err_set(err, LG_EK_START, -r, "start %s", a->v[0]);
                 free(a);

@@ -145,41 +145,45 @@ static int close_from(int from)
  * return. A failure is reported as its errno on err_fd (close-on-exec, so a
  * successful exec reports nothing).
  */
-static void vmm_child(const char *const argv[], int agent_fd, int extra_fd, int log_fd, int err_fd,
+static void vmm_child(const char *const argv[], const int *fds, size_t nfds, int log_fd, int err_fd,
                       pid_t parent, rlim_t max_file)
 {
+        int moved[VMM_MAX_FDS], devnull, e, first_free = 3 + (int)nfds;
         sigset_t none;
-        int devnull, e;
 
         setpgid(0, 0); /* a terminal's ^C goes to us; we decide how the VM ends */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(127); /* parent already gone: do not leave an orphan VM */
-        /* Move the fds clear of 0..4 first so the dup2 calls below cannot clobber them. */
-        agent_fd = fcntl(agent_fd, F_DUPFD, 10);
-        if (extra_fd >= 0)
-                extra_fd = fcntl(extra_fd, F_DUPFD, 10);
+        /* Move every fd clear of 0..9 first so the dup2 calls below cannot clobber them. */
+        for (size_t i = 0; i < nfds; i++) {
+                moved[i] = fcntl(fds[i], F_DUPFD, 10);
+                if (moved[i] < 0)
+                        goto fail;
+        }
         log_fd = fcntl(log_fd, F_DUPFD, 10);
         err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 10);
         devnull = open("/dev/null", O_RDONLY);
-        if (agent_fd < 0 || log_fd < 0 || err_fd < 0 || devnull < 0 || dup2(devnull, 0) < 0 ||
-            dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 || dup2(agent_fd, 3) < 0)
+        if (log_fd < 0 || err_fd < 0 || devnull < 0 || dup2(devnull, 0) < 0 ||
+            dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
                 goto fail;
-        if (extra_fd >= 0 && dup2(extra_fd, 4) < 0)
-                goto fail;
+        for (size_t i = 0; i < nfds; i++) {
+                if (dup2(moved[i], 3 + (int)i) < 0)
+                        goto fail;
+        }
         /*
          * Nothing else of ours may leak into the VMM: keep err_fd (close-on-
          * exec) at the lowest free slot above the VMM's descriptors, close
          * everything else.
          */
         {
-                int keep = fcntl(err_fd, F_DUPFD_CLOEXEC, extra_fd >= 0 ? 5 : 4);
+                int keep = fcntl(err_fd, F_DUPFD_CLOEXEC, first_free);
 
                 if (keep < 0)
                         goto fail;
                 err_fd = keep;
                 if (close_from(err_fd + 1) < 0)
                         goto fail;
-                for (int fd = extra_fd >= 0 ? 5 : 4; fd < err_fd; fd++)
+                for (int fd = first_free; fd < err_fd; fd++)
                         close(fd);
         }
         sigemptyset(&none);
@@ -203,13 +207,15 @@ fail:
         _exit(127);
 }
 
-int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd,
+int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nfds,
               const char *log_path, uint64_t max_file_bytes)
 {
         pid_t parent = getpid(), pid;
         int log_fd, pidfd, saved, ep[2], child_errno = 0;
         ssize_t n;
 
+        if (nfds > VMM_MAX_FDS)
+                return -EINVAL;
         log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (log_fd < 0)
                 return -errno;
@@ -227,7 +233,7 @@ int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_f
                 return -saved;
         }
         if (pid == 0)
-                vmm_child(argv, agent_fd, extra_fd, log_fd, ep[1], parent,
+                vmm_child(argv, fds, nfds, log_fd, ep[1], parent,
                           max_file_bytes ? (rlim_t)max_file_bytes : VMM_MAX_FILE_BYTES);
         close(log_fd);
         close(ep[1]);

@@ -37,6 +37,12 @@ struct vmm_config {
          */
         const char *mem_path;
         int mem_shared;
+        /*
+         * When >= 0: an open descriptor of mem_path, handed to the VMM, which
+         * maps the file through it (/dev/fd/N). A template rebuilt under the
+         * same path meanwhile cannot give a clone RAM and state of two builds.
+         */
+        int mem_fd;
         /* Start paused, waiting for ops->restore (a clone); kernel/initrd/cmdline unused. */
         int incoming;
         /* Cap on any file the VMM writes; 0 = VMM_MAX_FILE_BYTES. Raised only for a snapshot
@@ -108,8 +114,8 @@ void vmm_log_first_line(const char *path, char *out, size_t outsz);
 void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
 
 /*
- * Spawn helper for engines: fork + exec argv with agent_fd and extra_fd
- * (may be -1) placed at descriptors 3 and 4, stdin from /dev/null,
+ * Spawn helper for engines: fork + exec argv with fds[0..nfds) (at most
+ * VMM_MAX_FDS) placed at descriptors 3, 4, ..., stdin from /dev/null,
  * stdout/stderr appended to log_path, in its own process group, killed if we
  * die (PR_SET_PDEATHSIG), files it writes capped at max_file_bytes (0 =
  * VMM_MAX_FILE_BYTES). Fills v->pid and v->pidfd.
@@ -117,7 +123,8 @@ void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
  * Threads: PR_SET_PDEATHSIG fires when the *thread* that forked exits, so
  * only call this from threads that live as long as the VMMs they start.
  */
-int vmm_spawn(struct vmm *v, const char *const argv[], int agent_fd, int extra_fd,
+#define VMM_MAX_FDS 4
+int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nfds,
               const char *log_path, uint64_t max_file_bytes) __attribute__((warn_unused_result));
 
 #endif
