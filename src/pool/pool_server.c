@@ -65,6 +65,7 @@ struct pool {
         pthread_mutex_t mu;     /* guards idle, nidle, filling, dead, ndead, stop, st */
         pthread_cond_t work;    /* the worker has something to do */
         pthread_mutex_t tpl_mu; /* rebuilding the template */
+        int building;           /* the worker is building the template (holds tpl_mu long) */
         unsigned filling;       /* restores under way in the worker */
         struct sandbox *dead[POOL_MAX_CLIENTS + POOL_MAX_SIZE]; /* to destroy */
         unsigned ndead;
@@ -122,11 +123,35 @@ static int pool_restore(struct pool *p, int may_build, struct sandbox **out, str
 
         if (may_build) {
                 pthread_mutex_lock(&p->tpl_mu);
-        } else if (pthread_mutex_trylock(&p->tpl_mu) != 0) {
-                return err_set(err, LG_EK_START, EAGAIN, "the pool is rebuilding its template");
+                r = template_ensure(p->home, &p->img, &p->shape, 0, 0, -1, &t, err);
+                if (r == -ENOENT) { /* aged out or missing: build, and say so to misses */
+                        pthread_mutex_lock(&p->mu);
+                        p->building = 1;
+                        pthread_mutex_unlock(&p->mu);
+                        r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms,
+                                            -1, &t, err);
+                        pthread_mutex_lock(&p->mu);
+                        p->building = 0;
+                        pthread_mutex_unlock(&p->mu);
+                }
+        } else {
+                /*
+                 * The worker holds tpl_mu briefly for every refill and long
+                 * only while building: wait out the former, never the latter.
+                 */
+                while (pthread_mutex_trylock(&p->tpl_mu) != 0) {
+                        int building;
+
+                        pthread_mutex_lock(&p->mu);
+                        building = p->building;
+                        pthread_mutex_unlock(&p->mu);
+                        if (building)
+                                return err_set(err, LG_EK_START, EAGAIN,
+                                               "the pool is rebuilding its template");
+                        usleep(200);
+                }
+                r = template_ensure(p->home, &p->img, &p->shape, 0, 0, -1, &t, err);
         }
-        r = template_ensure(p->home, &p->img, &p->shape, may_build, p->cfg->boot_timeout_ms, -1, &t,
-                            err);
         pthread_mutex_unlock(&p->tpl_mu);
         if (r == -ENOENT)
                 return err_set(err, LG_EK_START, EAGAIN, "the pool's template is being rebuilt");
