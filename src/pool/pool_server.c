@@ -62,7 +62,7 @@ struct pool {
         unsigned nclients;
         struct pool_stats st;
 
-        pthread_mutex_t mu;     /* guards idle, nidle, filling, dead, ndead, stop, st */
+        pthread_mutex_t mu;     /* guards idle, nidle, filling, building, dead, ndead, stop, st */
         pthread_cond_t work;    /* the worker has something to do */
         pthread_mutex_t tpl_mu; /* rebuilding the template */
         int building;           /* the worker is building the template (holds tpl_mu long) */
