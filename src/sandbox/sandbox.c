@@ -429,8 +429,3 @@ int sandbox_destroy(struct sandbox *sb, struct lg_err **err)
         free(sb);
         return ret;
 }
-
-int sandbox_gc(const char *home)
-{
-        return rundir_gc(home);
-}

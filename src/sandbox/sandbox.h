@@ -84,11 +84,4 @@ void sandbox_vmm_exit(struct sandbox *sb, char *out, size_t outsz);
 /* Milliseconds from sandbox_create() entry to agent ready. */
 double sandbox_ready_ms(const struct sandbox *sb);
 
-/*
- * Remove leftovers of sandboxes whose owner process died (e.g. SIGKILL of
- * luminaguard; the VMM itself dies with its parent). Returns how many were
- * removed, or -errno.
- */
-int sandbox_gc(const char *home);
-
 #endif

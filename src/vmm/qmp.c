@@ -16,7 +16,6 @@
 struct qmp {
         int fd;
         struct buf in;
-        char last_event[64];
 };
 
 /* Read one newline-terminated JSON message before the deadline. */
@@ -65,7 +64,7 @@ static int qmp_read_msg(struct qmp *q, uint64_t deadline, json_t **out)
         }
 }
 
-/* Wait for a reply, remembering any events that arrive first. */
+/* Wait for a reply, skipping any events that arrive first. */
 static int qmp_read_reply(struct qmp *q, uint64_t deadline, json_t **out)
 {
         for (;;) {
@@ -77,7 +76,6 @@ static int qmp_read_reply(struct qmp *q, uint64_t deadline, json_t **out)
                         return r;
                 ev = json_object_get(j, "event");
                 if (json_is_string(ev)) {
-                        snprintf(q->last_event, sizeof(q->last_event), "%s", json_string_value(ev));
                         json_decref(j);
                         continue;
                 }
@@ -176,16 +174,6 @@ int qmp_open(int fd, int timeout_ms, struct qmp **out)
         }
         *out = q;
         return 0;
-}
-
-const char *qmp_last_event(const struct qmp *q)
-{
-        return q->last_event;
-}
-
-int qmp_fd(const struct qmp *q)
-{
-        return q->fd;
 }
 
 void qmp_close(struct qmp *q)

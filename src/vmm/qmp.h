@@ -27,7 +27,7 @@ int qmp_open(int fd, int timeout_ms, struct qmp **out) __attribute__((warn_unuse
  * Run one command. args is borrowed (may be NULL). On success *ret (if not
  * NULL) receives a new reference to the "return" value. On a QMP error,
  * returns -EREMOTEIO and copies its "desc" into errbuf. Events received
- * meanwhile are remembered (qmp_last_event()).
+ * meanwhile are skipped.
  */
 int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms,
                 char *errbuf, size_t errsz) __attribute__((warn_unused_result));
@@ -35,12 +35,6 @@ int qmp_execute(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int 
 /* As qmp_execute(), passing fd along with the command (SCM_RIGHTS), e.g. for "getfd". */
 int qmp_execute_fd(struct qmp *q, const char *cmd, json_t *args, int fd, int timeout_ms,
                    char *errbuf, size_t errsz) __attribute__((warn_unused_result));
-
-/* Name of the last event seen ("SHUTDOWN", "STOP", ...), or "" when none. */
-const char *qmp_last_event(const struct qmp *q);
-
-/* The socket, for poll() by callers that watch for events. */
-int qmp_fd(const struct qmp *q);
 
 /* Close the socket and free. NULL is fine. */
 void qmp_close(struct qmp *q);
