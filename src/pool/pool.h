@@ -26,16 +26,18 @@
 
 struct lg_err;
 
-#define POOL_MAX_LINE  4096       /* a request */
-#define POOL_MAX_REPLY (1u << 20) /* a reply: status lists every idle sandbox */
-#define POOL_MAX_SIZE  128
-#define POOL_SOCKET    "pool.sock"
+#define POOL_MAX_LINE     4096       /* a request */
+#define POOL_MAX_REPLY    (1u << 20) /* a reply: status lists every idle sandbox */
+#define POOL_MAX_SIZE     128
+#define POOL_MAX_PRESTART 16
+#define POOL_SOCKET       "pool.sock"
 
 struct pool_config {
         const char *image;
         uint64_t memory_mib;
         unsigned cpus;
-        unsigned size; /* idle sandboxes to keep, 1..POOL_MAX_SIZE */
+        unsigned size;     /* idle sandboxes to keep, 1..POOL_MAX_SIZE */
+        unsigned prestart; /* QEMU processes kept waiting for a clone's state, for misses */
         int boot_timeout_ms;
 };
 

@@ -58,16 +58,20 @@ struct pool {
         struct template_shape shape;
         struct sandbox *idle[POOL_MAX_SIZE]; /* FIFO: idle[0] is the oldest */
         unsigned nidle;
+        /* Clones' QEMU processes started, waiting for their state: a miss restores into one. */
+        struct sandbox *pre[POOL_MAX_PRESTART];
+        unsigned npre;
         struct pool_client clients[POOL_MAX_CLIENTS];
         unsigned nclients;
         struct pool_stats st;
 
-        pthread_mutex_t mu;     /* guards idle, nidle, filling, building, dead, ndead, stop, st */
-        pthread_cond_t work;    /* the worker has something to do */
+        pthread_mutex_t mu;  /* guards idle, pre, filling, prefilling, building, dead, stop, st */
+        pthread_cond_t work; /* the worker has something to do */
         pthread_mutex_t tpl_mu; /* rebuilding the template */
         int building;           /* the worker is building the template (holds tpl_mu long) */
         unsigned filling;       /* restores under way in the worker */
-        struct sandbox *dead[POOL_MAX_CLIENTS + POOL_MAX_SIZE]; /* to destroy */
+        unsigned prefilling;    /* pre-starts under way in the worker */
+        struct sandbox *dead[POOL_MAX_CLIENTS + POOL_MAX_SIZE + POOL_MAX_PRESTART]; /* to destroy */
         unsigned ndead;
         int stop;
         int wake[2]; /* worker -> main loop: "the idle list changed" */
@@ -107,29 +111,27 @@ static void pool_kill(struct sandbox *sb)
         err_free(&err);
 }
 
-/* Restore one sandbox from the template; rebuild the template once if it will not restore. */
+static void retire_locked(struct pool *p, struct sandbox *sb);
+
 /*
- * Restore, reseed and warm one sandbox. The worker (may_build) also rebuilds
- * the template when it aged out, went missing or failed to restore; the main
- * thread, serving a miss, never waits for a build: -EAGAIN instead, and the
- * client starts its own sandbox. Template paths are computed into a local
- * copy: p->tpl is written once at startup and only read afterwards.
+ * The template to clone, into a local copy (p->tpl is written once at
+ * startup and only read afterwards). The worker (may_build) rebuilds it when
+ * it aged out or went missing; the main thread, serving a miss, never waits
+ * for a build: -EAGAIN instead, and the client starts its own sandbox.
  */
-static int pool_restore(struct pool *p, int may_build, struct sandbox **out, struct lg_err **err)
+static int pool_template(struct pool *p, int may_build, struct template *t, struct lg_err **err)
 {
-        struct template t;
-        int bad = 0, r;
-        uint64_t t0 = mono_ns();
+        int r;
 
         if (may_build) {
                 pthread_mutex_lock(&p->tpl_mu);
-                r = template_ensure(p->home, &p->img, &p->shape, 0, 0, -1, &t, err);
+                r = template_ensure(p->home, &p->img, &p->shape, 0, 0, -1, t, err);
                 if (r == -ENOENT) { /* aged out or missing: build, and say so to misses */
                         pthread_mutex_lock(&p->mu);
                         p->building = 1;
                         pthread_mutex_unlock(&p->mu);
                         r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms,
-                                            -1, &t, err);
+                                            -1, t, err);
                         pthread_mutex_lock(&p->mu);
                         p->building = 0;
                         pthread_mutex_unlock(&p->mu);
@@ -150,32 +152,67 @@ static int pool_restore(struct pool *p, int may_build, struct sandbox **out, str
                                                "the pool is rebuilding its template");
                         usleep(200);
                 }
-                r = template_ensure(p->home, &p->img, &p->shape, 0, 0, -1, &t, err);
+                r = template_ensure(p->home, &p->img, &p->shape, 0, 0, -1, t, err);
         }
         pthread_mutex_unlock(&p->tpl_mu);
         if (r == -ENOENT)
                 return err_set(err, LG_EK_START, EAGAIN, "the pool's template is being rebuilt");
-        if (r < 0)
-                return r;
-        struct sandbox_opts so = {
-            .ram_file = t.ram,
-            .restore_state = t.state,
+        return r;
+}
+
+static struct sandbox_opts clone_opts(const struct pool *p, const struct template *t, int *bad)
+{
+        return (struct sandbox_opts){
+            .ram_file = t->ram,
+            .restore_state = t->state,
             .accel = p->shape.accel,
             .memory_mib = p->shape.memory_mib,
             .cpus = p->shape.cpus,
             .boot_timeout_ms = p->cfg->boot_timeout_ms,
             .intr_fd = -1,
-            .template_failed = &bad,
+            .template_failed = bad,
         };
+}
+
+/*
+ * A template that failed to restore is discarded and rebuilt; the clones
+ * already started from it are retired with it.
+ */
+static int pool_rebuild(struct pool *p, struct template *t, struct lg_err **err)
+{
+        int r;
+
+        pthread_mutex_lock(&p->tpl_mu);
+        template_discard(t);
+        r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1, t, err);
+        pthread_mutex_unlock(&p->tpl_mu);
+        pthread_mutex_lock(&p->mu);
+        while (p->npre > 0)
+                retire_locked(p, p->pre[--p->npre]);
+        pthread_mutex_unlock(&p->mu);
+        return r;
+}
+
+/*
+ * Restore one sandbox (reseeded) from the template; the worker also warms it
+ * and, when the template will not restore, rebuilds the template once.
+ */
+static int pool_restore(struct pool *p, int may_build, struct sandbox **out, struct lg_err **err)
+{
+        struct template t;
+        int bad = 0, r;
+        uint64_t t0 = mono_ns();
+
+        r = pool_template(p, may_build, &t, err);
+        if (r < 0)
+                return r;
+        struct sandbox_opts so = clone_opts(p, &t, &bad);
+
         r = sandbox_create(p->home, &so, out, err);
         if (r < 0 && bad && may_build) {
                 log_warn("%s; rebuilding the template", (*err)->msg);
                 err_free(err);
-                pthread_mutex_lock(&p->tpl_mu);
-                template_discard(&t);
-                r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1, &t,
-                                    err);
-                pthread_mutex_unlock(&p->tpl_mu);
+                r = pool_rebuild(p, &t, err);
                 if (r == 0)
                         r = sandbox_create(p->home, &so, out, err);
         }
@@ -184,12 +221,71 @@ static int pool_restore(struct pool *p, int may_build, struct sandbox **out, str
         pthread_mutex_lock(&p->mu);
         pool_stats_add(&p->st.restore_ms, (double)(mono_ns() - t0) / 1e6);
         pthread_mutex_unlock(&p->mu);
-        if (pool_warm(*out, err) < 0) {
+        /* A miss is handed over at once: its first command pays the translation either way. */
+        if (may_build && pool_warm(*out, err) < 0) {
                 pool_kill(*out);
                 *out = NULL;
                 return err_code(*err);
         }
         return 0;
+}
+
+/* The worker: start one clone's QEMU process, to wait for a miss. */
+static int pool_prestart(struct pool *p, struct sandbox **out, struct lg_err **err)
+{
+        struct template t;
+        int r = pool_template(p, 1, &t, err);
+
+        if (r < 0)
+                return r;
+        struct sandbox_opts so = clone_opts(p, &t, NULL);
+
+        return sandbox_prestart(p->home, &so, out, err);
+}
+
+/*
+ * A miss with a pre-started process: restore into it. NULL when none is
+ * left or the one taken failed (the caller restores from scratch).
+ */
+static struct sandbox *pool_resume_pre(struct pool *p)
+{
+        struct lg_err *err = NULL;
+        struct sandbox *sb = NULL;
+        struct template t = {0};
+        int bad = 0;
+
+        pthread_mutex_lock(&p->mu);
+        while (sb == NULL && p->npre > 0) {
+                struct pollfd pf;
+
+                sb = p->pre[0];
+                memmove(p->pre, p->pre + 1, --p->npre * sizeof(p->pre[0]));
+                pf = (struct pollfd){.fd = sandbox_vmm_pidfd(sb), .events = POLLIN};
+                if (poll(&pf, 1, 0) != 0) { /* died while waiting */
+                        p->st.replaced++;
+                        retire_locked(p, sb);
+                        sb = NULL;
+                }
+        }
+        pthread_cond_signal(&p->work); /* one fewer pre-started: start another */
+        pthread_mutex_unlock(&p->mu);
+        if (sb == NULL)
+                return NULL;
+        /* The template's names for messages; the process holds the files it was started with. */
+        snprintf(t.ram, sizeof(t.ram), "%s", p->tpl.ram);
+        snprintf(t.state, sizeof(t.state), "%s", p->tpl.state);
+        struct sandbox_opts so = clone_opts(p, &t, &bad);
+
+        if (sandbox_resume(sb, &so, &err) < 0) { /* sb is gone */
+                log_warn("pool: pre-started sandbox failed: %s", err->msg);
+                err_free(&err);
+                return NULL;
+        }
+        pthread_mutex_lock(&p->mu);
+        pool_stats_add(&p->st.resume_ms, sandbox_ready_ms(sb));
+        p->st.misses_prestarted++;
+        pthread_mutex_unlock(&p->mu);
+        return sb;
 }
 
 static int reply(int fd, json_t *msg, const int *fds, size_t nfds)
@@ -270,7 +366,9 @@ static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
                 return reply_error(c->fd, "the pool serves another image or VM shape", 1);
         sb = pop_idle(p);
         hit = sb != NULL;
-        if (!hit && pool_restore(p, 0, &sb, &err) < 0) {
+        if (!hit)
+                sb = pool_resume_pre(p);
+        if (sb == NULL && pool_restore(p, 0, &sb, &err) < 0) {
                 r = reply_error(c->fd, err->msg, 0);
                 err_free(&err);
                 return r;
@@ -296,17 +394,24 @@ static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
 
 static int handle_status(struct pool *p, struct pool_client *c)
 {
-        unsigned leased = 0, nidle;
-        json_t *st;
+        unsigned leased = 0, nidle, npre;
+        json_t *st, *pre = json_array();
 
         pthread_mutex_lock(&p->mu);
         st = pool_stats_json(&p->st, p->idle, p->nidle);
         nidle = p->nidle;
+        npre = p->npre;
+        for (unsigned i = 0; i < npre; i++)
+                json_array_append_new(pre, json_pack("{s:s,s:i}", "id", sandbox_id(p->pre[i]),
+                                                     "pid", sandbox_vmm_pid(p->pre[i])));
         pthread_mutex_unlock(&p->mu);
         for (unsigned i = 0; i < p->nclients; i++)
                 leased += p->clients[i].lease != NULL;
-        if (st == NULL)
+        if (st == NULL || pre == NULL) {
+                json_decref(st);
+                json_decref(pre);
                 return -ENOMEM;
+        }
         json_object_set_new(st, "ok", json_true());
         json_object_set_new(st, "image", json_string(p->cfg->image));
         json_object_set_new(st, "template", json_string(p->tpl.key));
@@ -315,6 +420,9 @@ static int handle_status(struct pool *p, struct pool_client *c)
         json_object_set_new(st, "accel", json_string(accel_name(p->shape.accel)));
         json_object_set_new(st, "size", json_integer(p->cfg->size));
         json_object_set_new(st, "idle", json_integer(nidle));
+        json_object_set_new(st, "prestart", json_integer(p->cfg->prestart));
+        json_object_set_new(st, "prestarted", json_integer(npre));
+        json_object_set_new(st, "prestarted_sandboxes", pre);
         json_object_set_new(st, "leased", json_integer(leased));
         return reply(c->fd, st, NULL, 0);
 }
@@ -462,7 +570,8 @@ static void *pool_worker(void *arg)
                 struct sandbox *sb = NULL;
                 struct lg_err *err = NULL;
 
-                while (!p->stop && p->ndead == 0 && p->nidle + p->filling >= p->cfg->size)
+                while (!p->stop && p->ndead == 0 && p->nidle + p->filling >= p->cfg->size &&
+                       p->npre + p->prefilling >= p->cfg->prestart)
                         pthread_cond_wait(&p->work, &p->mu);
                 if (p->stop)
                         break;
@@ -473,11 +582,28 @@ static void *pool_worker(void *arg)
                         pthread_mutex_lock(&p->mu);
                         continue;
                 }
-                p->filling++;
-                pthread_mutex_unlock(&p->mu);
-                int r = pool_restore(p, 1, &sb, &err);
-                pthread_mutex_lock(&p->mu);
-                p->filling--;
+                /* Ready sandboxes first: a hit beats the fastest miss. */
+                int pre = p->nidle + p->filling >= p->cfg->size;
+                int r;
+
+                if (pre) {
+                        p->prefilling++;
+                        pthread_mutex_unlock(&p->mu);
+                        r = pool_prestart(p, &sb, &err);
+                        pthread_mutex_lock(&p->mu);
+                        p->prefilling--;
+                } else {
+                        p->filling++;
+                        pthread_mutex_unlock(&p->mu);
+                        r = pool_restore(p, 1, &sb, &err);
+                        pthread_mutex_lock(&p->mu);
+                        p->filling--;
+                }
+                if (r == 0 && pre) {
+                        backoff = 1;
+                        p->pre[p->npre++] = sb;
+                        continue;
+                }
                 if (r == 0) {
                         backoff = 1;
                         p->idle[p->nidle++] = sb;
@@ -516,10 +642,37 @@ static void pool_shutdown(struct pool *p, int lfd, pthread_t worker)
                 drop_client(p, 0);
         while (p->nidle > 0)
                 pool_kill(p->idle[--p->nidle]);
+        while (p->npre > 0)
+                pool_kill(p->pre[--p->npre]);
         while (p->ndead > 0)
                 pool_kill(p->dead[--p->ndead]);
         close(p->wake[0]);
         close(p->wake[1]);
+}
+
+/* Take sb out of the idle or pre-started list, if it is still there, and replace it. */
+static void retire_dead(struct pool *p, struct sandbox *sb)
+{
+        struct sandbox **lists[2] = {p->idle, p->pre};
+        unsigned *counts[2] = {&p->nidle, &p->npre};
+
+        pthread_mutex_lock(&p->mu);
+        for (unsigned l = 0; l < 2; l++) {
+                for (unsigned j = 0; j < *counts[l]; j++) {
+                        if (lists[l][j] != sb)
+                                continue;
+                        log_info("pool: %s sandbox %s died; replacing it",
+                                 l == 0 ? "idle" : "pre-started", sandbox_id(sb));
+                        memmove(lists[l] + j, lists[l] + j + 1,
+                                (*counts[l] - j - 1) * sizeof(lists[l][0]));
+                        --*counts[l];
+                        p->st.replaced++;
+                        retire_locked(p, sb);
+                        pthread_mutex_unlock(&p->mu);
+                        return;
+                }
+        }
+        pthread_mutex_unlock(&p->mu); /* taken by a client meanwhile: its problem now */
 }
 
 int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struct lg_err **err)
@@ -565,17 +718,20 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
                 close(p->wake[1]);
                 return err_set(err, LG_EK_INTERNAL, r, "start the pool worker");
         }
-        log_info("pool: serving %s (%llu MiB, %u vCPU, %s) with %u idle sandboxes", c->image,
-                 (unsigned long long)c->memory_mib, c->cpus, accel_name(p->shape.accel), c->size);
+        log_info("pool: serving %s (%llu MiB, %u vCPU, %s) with %u idle sandboxes and %u "
+                 "pre-started processes",
+                 c->image, (unsigned long long)c->memory_mib, c->cpus, accel_name(p->shape.accel),
+                 c->size, c->prestart);
 
         for (;;) {
-                struct pollfd pf[3 + POOL_MAX_CLIENTS + POOL_MAX_SIZE];
-                struct sandbox *idle[POOL_MAX_SIZE];
-                unsigned n = 0, ncl = p->nclients, nid;
+                struct pollfd pf[3 + POOL_MAX_CLIENTS + POOL_MAX_SIZE + POOL_MAX_PRESTART];
+                struct sandbox *watched[POOL_MAX_SIZE + POOL_MAX_PRESTART];
+                unsigned n = 0, ncl = p->nclients, nw;
 
                 pthread_mutex_lock(&p->mu);
-                nid = p->nidle;
-                memcpy(idle, p->idle, nid * sizeof(idle[0]));
+                memcpy(watched, p->idle, p->nidle * sizeof(watched[0]));
+                memcpy(watched + p->nidle, p->pre, p->npre * sizeof(watched[0]));
+                nw = p->nidle + p->npre;
                 pthread_mutex_unlock(&p->mu);
 
                 pf[n++] = (struct pollfd){.fd = intr_fd, .events = POLLIN};
@@ -583,9 +739,9 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
                 pf[n++] = (struct pollfd){.fd = p->wake[0], .events = POLLIN};
                 for (unsigned i = 0; i < ncl; i++)
                         pf[n++] = (struct pollfd){.fd = p->clients[i].fd, .events = POLLIN};
-                for (unsigned i = 0; i < nid; i++)
+                for (unsigned i = 0; i < nw; i++)
                         pf[n++] =
-                            (struct pollfd){.fd = sandbox_vmm_pidfd(idle[i]), .events = POLLIN};
+                            (struct pollfd){.fd = sandbox_vmm_pidfd(watched[i]), .events = POLLIN};
                 if (poll(pf, n, -1) < 0 && errno != EINTR) {
                         r = err_set(err, LG_EK_INTERNAL, errno, "poll");
                         break;
@@ -600,24 +756,10 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
                         while (read(p->wake[0], drain, sizeof(drain)) > 0)
                                 ;
                 }
-                /* Idle sandboxes that died while pooled are retired and replaced. */
-                for (unsigned i = 0; i < nid; i++) {
-                        if (!(pf[3 + ncl + i].revents & POLLIN))
-                                continue;
-                        pthread_mutex_lock(&p->mu);
-                        for (unsigned j = 0; j < p->nidle; j++) {
-                                if (p->idle[j] != idle[i])
-                                        continue;
-                                log_info("pool: idle sandbox %s died; replacing it",
-                                         sandbox_id(idle[i]));
-                                memmove(p->idle + j, p->idle + j + 1,
-                                        (p->nidle - j - 1) * sizeof(p->idle[0]));
-                                p->nidle--;
-                                p->st.replaced++;
-                                retire_locked(p, idle[i]);
-                                break;
-                        }
-                        pthread_mutex_unlock(&p->mu);
+                /* Idle or pre-started sandboxes that died while pooled are retired and replaced. */
+                for (unsigned i = 0; i < nw; i++) {
+                        if (pf[3 + ncl + i].revents & POLLIN)
+                                retire_dead(p, watched[i]);
                 }
                 /* Clients, backwards: a dropped one is replaced by the last, already seen. */
                 for (unsigned i = ncl; i-- > 0;) {

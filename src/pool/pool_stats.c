@@ -83,10 +83,12 @@ json_t *pool_stats_json(const struct pool_stats *st, struct sandbox *const *idle
                                    "pss_kib", (json_int_t)pss, "private_kib", (json_int_t)priv,
                                    "cpu_ticks", (json_int_t)vmm_cpu_ticks(pid)));
         }
-        o = json_pack("{s:I,s:I,s:I,s:f,s:o?,s:o?,s:o?,s:I}", "hits", (json_int_t)st->hits,
-                      "misses", (json_int_t)st->misses, "replaced", (json_int_t)st->replaced,
+        o = json_pack("{s:I,s:I,s:I,s:I,s:f,s:o?,s:o?,s:o?,s:o?,s:I}", "hits", (json_int_t)st->hits,
+                      "misses", (json_int_t)st->misses, "misses_prestarted",
+                      (json_int_t)st->misses_prestarted, "replaced", (json_int_t)st->replaced,
                       "hit_rate", total ? (double)st->hits / (double)total : 0.0, "restore_ms",
-                      samples_json(&st->restore_ms), "handover_ms", samples_json(&st->handover_ms),
-                      "idle_sandboxes", mem, "clock_ticks_per_s", (json_int_t)sysconf(_SC_CLK_TCK));
+                      samples_json(&st->restore_ms), "resume_ms", samples_json(&st->resume_ms),
+                      "handover_ms", samples_json(&st->handover_ms), "idle_sandboxes", mem,
+                      "clock_ticks_per_s", (json_int_t)sysconf(_SC_CLK_TCK));
         return o;
 }

@@ -17,7 +17,9 @@ struct pool_samples {
 
 struct pool_stats {
         uint64_t hits, misses, replaced;
-        struct pool_samples restore_ms;  /* restore + reseed of one sandbox */
+        uint64_t misses_prestarted;      /* misses served by a pre-started process */
+        struct pool_samples restore_ms;  /* restore + reseed of one sandbox, new process */
+        struct pool_samples resume_ms;   /* restore + reseed into a pre-started process */
         struct pool_samples handover_ms; /* request received -> descriptors sent */
 };
 

@@ -32,6 +32,7 @@ struct sandbox {
         struct agent_conn agent;
         int agent_open;
         int owner_fd; /* flock on run/<id>/owner: "this sandbox is alive" */
+        int state_fd; /* a clone's template state, until restored */
         /* A clone's template RAM file and how it looked before: it must not change. */
         char tpl_ram[PATH_MAX + 8];
         struct stat tpl_st;
@@ -215,13 +216,17 @@ static int sandbox_restore(struct sandbox *sb, const struct sandbox_opts *o, int
         return 0;
 }
 
-int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbox **out,
-                   struct lg_err **err)
+/*
+ * First half of a sandbox: run directory, template files (a clone), VMM
+ * process and agent channel. A clone's VMM waits in `-incoming defer` for
+ * sandbox_finish(); a cold-booting VMM is already booting.
+ */
+static int sandbox_start(const char *home, const struct sandbox_opts *o, struct sandbox **out,
+                         struct lg_err **err)
 {
         struct vmm_config vc;
         struct sandbox *sb;
-        uint64_t deadline;
-        _cleanup_fd_ int ram_fd = -1, state_fd = -1;
+        _cleanup_fd_ int ram_fd = -1;
         int sv[2] = {-1, -1}, r;
 
         sb = calloc(1, sizeof(*sb));
@@ -230,6 +235,7 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         sb->t_start_ns = mono_ns();
         sb->agent.fd = -1;
         sb->owner_fd = -1;
+        sb->state_fd = -1;
         snprintf(sb->home, sizeof(sb->home), "%s", home);
         (void)rundir_gc(home); /* leftovers of a luminaguard that was SIGKILLed */
 
@@ -248,14 +254,18 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                  * used through these descriptors: a rebuild renaming a new
                  * template into place meanwhile cannot mix two builds.
                  */
-                ram_fd = open(o->ram_file, O_RDONLY | O_CLOEXEC);
-                state_fd = open(o->restore_state, O_RDONLY | O_CLOEXEC);
-                if (ram_fd < 0 || state_fd < 0) {
-                        err_set(err, LG_EK_START, errno, "open template %s",
-                                ram_fd < 0 ? o->ram_file : o->restore_state);
+                const char *failed = NULL;
+
+                /* No RAM file: a state with RAM in it (the benchmark's streamed peer). */
+                if (o->ram_file != NULL && (ram_fd = open(o->ram_file, O_RDONLY | O_CLOEXEC)) < 0)
+                        failed = o->ram_file;
+                else if ((sb->state_fd = open(o->restore_state, O_RDONLY | O_CLOEXEC)) < 0)
+                        failed = o->restore_state;
+                if (failed != NULL) {
+                        err_set(err, LG_EK_START, errno, "open template %s", failed);
                         goto fail;
                 }
-                if (fstat(ram_fd, &sb->tpl_st) == 0)
+                if (ram_fd >= 0 && fstat(ram_fd, &sb->tpl_st) == 0)
                         snprintf(sb->tpl_ram, sizeof(sb->tpl_ram), "%s", o->ram_file);
         }
 
@@ -290,9 +300,38 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
                 err_set(err, LG_EK_START, -r, "agent channel");
                 goto fail;
         }
-        deadline = mono_ms() + (uint64_t)o->boot_timeout_ms;
-        if (o->restore_state != NULL) {
-                r = sandbox_restore(sb, o, state_fd, err);
+        *out = sb;
+        return 0;
+
+fail:
+        if (sv[0] >= 0)
+                close(sv[0]);
+        if (sv[1] >= 0)
+                close(sv[1]);
+        {
+                struct lg_err *derr = NULL;
+
+                /* The first error is the one to report; a failed cleanup is worth a warning. */
+                if (sandbox_destroy(sb, &derr) < 0)
+                        log_warn("%s", derr->msg);
+                err_free(&derr);
+        }
+        return err_code(*err);
+}
+
+/*
+ * Second half: restore + RESEED (a clone) or wait for READY (a boot). On
+ * failure the sandbox is destroyed, its console log kept.
+ */
+static int sandbox_finish(struct sandbox *sb, const struct sandbox_opts *o, struct lg_err **err)
+{
+        uint64_t deadline = mono_ms() + (uint64_t)o->boot_timeout_ms;
+        int r;
+
+        if (sb->state_fd >= 0) {
+                r = sandbox_restore(sb, o, sb->state_fd, err);
+                close(sb->state_fd);
+                sb->state_fd = -1;
                 if (r == 0)
                         r = sandbox_reseed(sb, o, deadline, err);
                 /* Blame the template only for what a template can cause. */
@@ -321,23 +360,44 @@ int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbo
         sb->t_ready_ns = mono_ns();
         log_debug("sandbox %s %s in %.1f ms", sb->id, o->restore_state ? "restored" : "booted",
                   sandbox_ready_ms(sb));
+        return 0;
+}
+
+int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbox **out,
+                   struct lg_err **err)
+{
+        struct sandbox *sb;
+        int r = sandbox_start(home, o, &sb, err);
+
+        if (r < 0)
+                return r;
+        r = sandbox_finish(sb, o, err);
+        if (r < 0)
+                return r;
         *out = sb;
         return 0;
+}
 
-fail:
-        if (sv[0] >= 0)
-                close(sv[0]);
-        if (sv[1] >= 0)
-                close(sv[1]);
-        {
-                struct lg_err *derr = NULL;
+int sandbox_prestart(const char *home, const struct sandbox_opts *o, struct sandbox **out,
+                     struct lg_err **err)
+{
+        if (o->restore_state == NULL || o->ram_file == NULL)
+                return err_set(err, LG_EK_INTERNAL, EINVAL, "only a clone can be pre-started");
+        return sandbox_start(home, o, out, err);
+}
 
-                /* The first error is the one to report; a failed cleanup is worth a warning. */
-                if (sandbox_destroy(sb, &derr) < 0)
-                        log_warn("%s", derr->msg);
-                err_free(&derr);
+int sandbox_resume(struct sandbox *sb, const struct sandbox_opts *o, struct lg_err **err)
+{
+        if (sb->state_fd < 0) { /* a caller's bug; still, consume sb as promised */
+                int r =
+                    err_set(err, LG_EK_INTERNAL, EINVAL, "sandbox %s was not pre-started", sb->id);
+
+                if (sandbox_destroy(sb, NULL) < 0)
+                        log_warn("pre-started sandbox: cleanup failed");
+                return r;
         }
-        return err_code(*err);
+        sb->t_start_ns = mono_ns(); /* ready_ms counts from here: the process already ran */
+        return sandbox_finish(sb, o, err);
 }
 
 int sandbox_snapshot(struct sandbox *sb, const char *state_path, struct lg_err **err)
@@ -424,6 +484,8 @@ int sandbox_destroy(struct sandbox *sb, struct lg_err **err)
         }
         if (sb->vmm != NULL)
                 vmm_free(sb->vmm);
+        if (sb->state_fd >= 0)
+                close(sb->state_fd);
         if (sb->owner_fd >= 0)
                 close(sb->owner_fd); /* only now may a GC consider it gone */
         free(sb);

@@ -54,6 +54,18 @@ struct sandbox_opts {
 int sandbox_create(const char *home, const struct sandbox_opts *o, struct sandbox **out,
                    struct lg_err **err) __attribute__((warn_unused_result));
 
+/*
+ * sandbox_create() of a clone in two halves, for callers that start VMMs
+ * ahead of need (the pool). prestart: the run directory, the template's
+ * files opened, QEMU started and waiting for its state. resume: restore,
+ * RESEED, agent ready; ready_ms counts from here. resume consumes sb on
+ * failure (destroyed, like a failed create); o must describe the same clone.
+ */
+int sandbox_prestart(const char *home, const struct sandbox_opts *o, struct sandbox **out,
+                     struct lg_err **err) __attribute__((warn_unused_result));
+int sandbox_resume(struct sandbox *sb, const struct sandbox_opts *o, struct lg_err **err)
+    __attribute__((warn_unused_result));
+
 /* Pause the sandbox and write its device state to state_path (new file): a template. */
 int sandbox_snapshot(struct sandbox *sb, const char *state_path, struct lg_err **err)
     __attribute__((warn_unused_result));

@@ -240,8 +240,10 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
         q->base.pidfd = -1;
         q->base.reaped = 1;
         int fds[3] = {c->agent_fd, qmp_theirs, c->mem_fd};
+        struct vmm_spawn_opts so = {.max_file_bytes = c->max_file_bytes,
+                                    .no_thp = c->mem_path != NULL};
 
-        r = vmm_spawn(&q->base, a->v, fds, c->mem_fd >= 0 ? 3 : 2, log, c->max_file_bytes);
+        r = vmm_spawn(&q->base, a->v, fds, c->mem_fd >= 0 ? 3 : 2, log, &so);
         if (r < 0) {
                 err_set(err, LG_EK_START, -r, "start %s", a->v[0]);
                 free(a);

@@ -146,14 +146,17 @@ static int close_from(int from)
  * successful exec reports nothing).
  */
 static void vmm_child(const char *const argv[], const int *fds, size_t nfds, int log_fd, int err_fd,
-                      pid_t parent, rlim_t max_file)
+                      pid_t parent, const struct vmm_spawn_opts *o)
 {
+        rlim_t max_file = o->max_file_bytes ? (rlim_t)o->max_file_bytes : VMM_MAX_FILE_BYTES;
         int moved[VMM_MAX_FDS], devnull, e, first_free = 3 + (int)nfds;
         sigset_t none;
 
         setpgid(0, 0); /* a terminal's ^C goes to us; we decide how the VM ends */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(127); /* parent already gone: do not leave an orphan VM */
+        if (o->no_thp && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
+                goto fail;
         /* Move every fd clear of 0..9 first so the dup2 calls below cannot clobber them. */
         for (size_t i = 0; i < nfds; i++) {
                 moved[i] = fcntl(fds[i], F_DUPFD, 10);
@@ -208,7 +211,7 @@ fail:
 }
 
 int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nfds,
-              const char *log_path, uint64_t max_file_bytes)
+              const char *log_path, const struct vmm_spawn_opts *o)
 {
         pid_t parent = getpid(), pid;
         int log_fd, pidfd, saved, ep[2], child_errno = 0;
@@ -233,8 +236,7 @@ int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nf
                 return -saved;
         }
         if (pid == 0)
-                vmm_child(argv, fds, nfds, log_fd, ep[1], parent,
-                          max_file_bytes ? (rlim_t)max_file_bytes : VMM_MAX_FILE_BYTES);
+                vmm_child(argv, fds, nfds, log_fd, ep[1], parent, o);
         close(log_fd);
         close(ep[1]);
         /* EOF: the exec happened. An int: it failed, and this is why. */

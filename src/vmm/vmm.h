@@ -117,14 +117,25 @@ void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
  * Spawn helper for engines: fork + exec argv with fds[0..nfds) (at most
  * VMM_MAX_FDS) placed at descriptors 3, 4, ..., stdin from /dev/null,
  * stdout/stderr appended to log_path, in its own process group, killed if we
- * die (PR_SET_PDEATHSIG), files it writes capped at max_file_bytes (0 =
+ * die (PR_SET_PDEATHSIG), files it writes capped at o->max_file_bytes (0 =
  * VMM_MAX_FILE_BYTES). Fills v->pid and v->pidfd.
  *
  * Threads: PR_SET_PDEATHSIG fires when the *thread* that forked exits, so
  * only call this from threads that live as long as the VMMs they start.
  */
 #define VMM_MAX_FDS 4
+struct vmm_spawn_opts {
+        uint64_t max_file_bytes;
+        /*
+         * No transparent huge pages in the VMM (PR_SET_THP_DISABLE, kept
+         * across exec). For VMs whose guest RAM is a file: their anonymous
+         * memory is the VMM's own, where THP rounds every touched 4 KiB up
+         * to 2 MiB — TCG's translation buffer above all.
+         */
+        int no_thp;
+};
 int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nfds,
-              const char *log_path, uint64_t max_file_bytes) __attribute__((warn_unused_result));
+              const char *log_path, const struct vmm_spawn_opts *o)
+    __attribute__((warn_unused_result));
 
 #endif

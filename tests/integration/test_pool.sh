@@ -16,17 +16,22 @@ trap cleanup EXIT
 
 status() { "$LG" pool status 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 rundirs() { ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null | wc -l; }
-wait_idle() { # wait_idle N: until the pool holds N idle sandboxes (max 30 s)
-        for _ in $(seq 300); do [ "$(status 'd["idle"]' 2>/dev/null)" = "$1" ] && return 0; sleep 0.1; done
+wait_idle() { # wait_idle N: until the pool holds N idle sandboxes and its pre-started one (max 30 s)
+        for _ in $(seq 300); do
+                [ "$(status '(d["idle"], d["prestarted"])' 2>/dev/null)" = "($1, 1)" ] && return 0
+                sleep 0.1
+        done
         return 1
 }
+vmms() { pgrep -fc -- "$LUMINAGUARD_HOME/run/"; }
 
 "$LG" run -- true >/dev/null 2>&1 # image and template
 
-t_begin "pool serve starts and fills"
-"$LG" pool serve --size 2 >"$TMP/pool.log" 2>&1 &
+t_begin "pool serve starts and fills: 2 idle sandboxes, 1 pre-started process"
+"$LG" pool serve --size 2 --prestart 1 >"$TMP/pool.log" 2>&1 &
 POOL_PID=$!
-wait_idle 2 && [ -S "$LUMINAGUARD_HOME/pool.sock" ] && t_pass || t_fail "$(cat "$TMP/pool.log")"
+wait_idle 2 && [ -S "$LUMINAGUARD_HOME/pool.sock" ] && [ "$(vmms)" -eq 3 ] && t_pass ||
+        t_fail "VMMs $(vmms): $(cat "$TMP/pool.log")"
 
 t_begin "a second pool on the same home is refused"
 "$LG" pool serve --size 1 >"$TMP/o" 2>&1; rc=$?
@@ -39,6 +44,7 @@ if [ $rc -eq 0 ] && grep -q "from the pool (hit" "$TMP/e" && grep -q "sandbox $i
 else t_fail "rc=$rc id=$id: $(cat "$TMP/e")"; fi
 
 t_begin "6 concurrent runs: every one succeeds in its own sandbox"
+wait_idle 2
 pids=
 for i in 1 2 3 4 5 6; do "$LG" run -- sh -c 'cat /run/sandbox-id; sleep 0.5' >"$TMP/p$i" 2>&1 & pids="$pids $!"; done
 # shellcheck disable=SC2086
@@ -46,6 +52,33 @@ wait $pids # not a bare wait: the pool is a background job too
 ok=$(cat "$TMP"/p? | grep -c '^sb-')
 uniq=$(cat "$TMP"/p? | sort -u | grep -c '^sb-')
 [ "$ok" -eq 6 ] && [ "$uniq" -eq 6 ] && t_pass || t_fail "ok=$ok distinct=$uniq: $(cat "$TMP"/p?)"
+
+t_begin "a miss restores into the pre-started process"
+# 6 requests against 2 idle sandboxes: at least 4 misses, the first of them pre-started.
+[ "$(status 'd["misses_prestarted"]')" -ge 1 ] && [ "$(status 'd["resume_ms"]["n"]')" -ge 1 ] &&
+        t_pass || t_fail "$("$LG" pool status)"
+
+t_begin "a pre-started process killed while waiting is replaced"
+wait_idle 2
+pre=$(status 'd["prestarted_sandboxes"][0]["pid"]')
+before=$(status 'd["replaced"]')
+kill -9 "$pre"
+for _ in $(seq 100); do [ "$(status 'd["replaced"]')" -gt "$before" ] && break; sleep 0.1; done
+now=
+wait_idle 2 && now=$(status 'd["prestarted_sandboxes"][0]["pid"]')
+[ -n "$now" ] && [ "$now" != "$pre" ] && ! kill -0 "$pre" 2>/dev/null &&
+        [ "$(status 'd["replaced"]')" -gt "$before" ] && t_pass ||
+        t_fail "pid $pre -> $now, replaced $before -> $(status 'd["replaced"]')"
+
+t_begin "three at once after that: two hits and a miss into the new pre-started process"
+before=$(status 'd["misses_prestarted"]')
+pids=
+for i in 1 2 3; do "$LG" run -- cat /run/sandbox-id >"$TMP/k$i" 2>&1 & pids="$pids $!"; done
+# shellcheck disable=SC2086
+wait $pids
+ok=$(cat "$TMP"/k? | sort -u | grep -c '^sb-')
+[ "$ok" -eq 3 ] && [ "$(status 'd["misses_prestarted"]')" -gt "$before" ] && t_pass ||
+        t_fail "ok=$ok: $(cat "$TMP"/k?) $("$LG" pool status)"
 
 t_begin "an idle sandbox killed while pooled is replaced"
 wait_idle 2
@@ -65,20 +98,20 @@ kill -9 $client; wait $client 2>/dev/null
 ok=0
 for _ in $(seq 100); do
         # Only the pool's idle sandboxes remain: no VM of the dead client.
-        if [ "$(rundirs)" -eq 2 ] && [ "$(pgrep -fc -- "$LUMINAGUARD_HOME/run/")" -eq 2 ]; then ok=1; break; fi
+        if [ "$(rundirs)" -eq 3 ] && [ "$(vmms)" -eq 3 ]; then ok=1; break; fi
         sleep 0.1
 done
-[ $ok = 1 ] && t_pass || t_fail "run dirs $(rundirs), VMMs $(pgrep -fc -- "$LUMINAGUARD_HOME/run/")"
+[ $ok = 1 ] && t_pass || t_fail "run dirs $(rundirs), VMMs $(vmms)"
 
 t_begin "another shape is served without the pool"
 "$LG" -vv run --memory 192M -- true 2>"$TMP/e"; rc=$?
 [ $rc -eq 0 ] && ! grep -q "from the pool" "$TMP/e" && t_pass || t_fail "rc=$rc $(cat "$TMP/e")"
 
 t_begin "pool status counts every hand-over once"
-# 1 single + 6 concurrent + 1 killed client; the other shape never reached the pool.
+# 1 single + 6 concurrent + 3 more + 1 killed client; the other shape never reached the pool.
 served=$(status 'd["hits"] + d["misses"]')
 hits=$(status 'd["hits"]')
-[ "$served" -eq 8 ] && [ "$hits" -ge 3 ] && t_pass || t_fail "hits+misses=$served hits=$hits"
+[ "$served" -eq 11 ] && [ "$hits" -ge 3 ] && t_pass || t_fail "hits+misses=$served hits=$hits"
 
 t_begin "SIGTERM: the pool destroys everything and removes its socket"
 kill -TERM "$POOL_PID"; wait "$POOL_PID"; rc=$?; POOL_PID=
