@@ -134,6 +134,9 @@ static int pool_template(struct pool *p, int may_build, struct template *t, stru
                                             -1, t, err);
                         pthread_mutex_lock(&p->mu);
                         p->building = 0;
+                        /* Processes holding the old template's files go: their disk space too. */
+                        while (r == 0 && p->npre > 0)
+                                retire_locked(p, p->pre[--p->npre]);
                         pthread_mutex_unlock(&p->mu);
                 }
         } else {
