@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 #include "common/err.h"
+#include "common/hostmem.h"
 #include "common/paths.h"
 #include "image/image.h"
 #include "vmm/accel.h"
@@ -213,17 +214,11 @@ static void check_seccomp(void)
 
 static void check_memory(void)
 {
-        FILE *f = fopen("/proc/meminfo", "re");
-        unsigned long long kib = 0, mib;
-        char line[256];
+        uint64_t avail = 0;
+        int r = hostmem_available_mib(&avail);
+        unsigned long long mib = avail;
 
-        while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-                if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
-                        break;
-        if (f != NULL)
-                fclose(f);
-        mib = kib / 1024;
-        if (kib == 0)
+        if (r < 0)
                 report(L_WARN, "memory", NULL, "MemAvailable not found in /proc/meminfo");
         else if (mib < (unsigned long long)SANDBOX_DEFAULT_MEMORY_MIB)
                 report(L_FAIL, "memory", "free memory or run fewer sandboxes",

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 static const char pool_usage[] =
-    "usage: luminaguard pool serve [--size N] [--prestart N] [--image NAME] [--memory SIZE]\n"
-    "                              [--cpus N]\n"
+    "usage: luminaguard pool serve [--size N] [--prestart N] [--reserve SIZE] [--image NAME]\n"
+    "                              [--memory SIZE] [--cpus N]\n"
     "       luminaguard pool status\n"
     "\n"
     "  serve   keep N sandboxes (default 4) restored from the image's template, reseeded\n"
@@ -28,20 +28,18 @@ static const char pool_usage[] =
     "          milliseconds. Runs in the foreground until SIGINT/SIGTERM, then destroys\n"
     "          every sandbox it holds. --prestart N (default 1, 0..16) more QEMU processes\n"
     "          wait for a clone's state: a request that finds no idle sandbox (a miss)\n"
-    "          restores into one instead of starting a process.\n"
+    "          restores into one instead of starting a process. No sandbox is added while\n"
+    "          the host has less than guest memory + --reserve (default 1G) available.\n"
     "  status  counters (hits, misses, replaced), restore and hand-over latencies, and\n"
     "          memory and CPU time of each idle sandbox, as JSON.\n";
 
 static int pool_serve_cmd(int argc, char **argv)
 {
         static const struct option longopts[] = {
-            {"size", required_argument, NULL, 'n'},
-            {"image", required_argument, NULL, 'I'},
-            {"prestart", required_argument, NULL, 'p'},
-            {"memory", required_argument, NULL, 'm'},
-            {"cpus", required_argument, NULL, 'c'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
+            {"size", required_argument, NULL, 'n'},     {"image", required_argument, NULL, 'I'},
+            {"prestart", required_argument, NULL, 'p'}, {"reserve", required_argument, NULL, 'r'},
+            {"memory", required_argument, NULL, 'm'},   {"cpus", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
         };
         struct pool_config cfg = {
             .image = "base",
@@ -49,6 +47,7 @@ static int pool_serve_cmd(int argc, char **argv)
             .cpus = SANDBOX_DEFAULT_CPUS,
             .size = 4,
             .prestart = 1,
+            .reserve_mib = 1024,
             .boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS,
         };
         struct lg_err *err = NULL;
@@ -59,7 +58,7 @@ static int pool_serve_cmd(int argc, char **argv)
 
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+n:p:m:c:h", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+n:p:r:m:c:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'n':
                         if (parse_uint(optarg, 1, POOL_MAX_SIZE, &v) < 0)
@@ -70,6 +69,11 @@ static int pool_serve_cmd(int argc, char **argv)
                         if (parse_uint(optarg, 0, POOL_MAX_PRESTART, &v) < 0)
                                 goto usage;
                         cfg.prestart = (unsigned)v;
+                        break;
+                case 'r':
+                        if (parse_size(optarg, &v) < 0)
+                                goto usage;
+                        cfg.reserve_mib = v >> 20;
                         break;
                 case 'I':
                         if (optarg[0] == '\0' || strpbrk(optarg, "/.") != NULL)

@@ -38,6 +38,12 @@ struct pool_config {
         unsigned cpus;
         unsigned size;     /* idle sandboxes to keep, 1..POOL_MAX_SIZE */
         unsigned prestart; /* QEMU processes kept waiting for a clone's state, for misses */
+        /*
+         * The memory bound: no new sandbox or pre-started process while the
+         * host's MemAvailable is below guest memory + reserve_mib (each clone
+         * may come to use all of its guest RAM). Misses are still served.
+         */
+        uint64_t reserve_mib;
         int boot_timeout_ms;
 };
 

@@ -15,6 +15,7 @@
 #include "common/cleanup.h"
 #include "common/err.h"
 #include "common/fdpass.h"
+#include "common/hostmem.h"
 #include "common/log.h"
 #include "common/monotime.h"
 #include "image/image.h"
@@ -562,6 +563,14 @@ static int pool_listen(const char *home, int *lock_fd, struct lg_err **err)
         return fd;
 }
 
+/* Room on the host for one more clone (pool_config.reserve_mib)? Unknown counts as room. */
+static int pool_has_room(const struct pool *p, uint64_t *avail)
+{
+        *avail = 0;
+        return hostmem_available_mib(avail) < 0 ||
+               *avail >= p->shape.memory_mib + p->cfg->reserve_mib;
+}
+
 /* Restore and warm replacements, destroy retired sandboxes, until told to stop. */
 static void *pool_worker(void *arg)
 {
@@ -587,7 +596,30 @@ static void *pool_worker(void *arg)
                 }
                 /* Ready sandboxes first: a hit beats the fastest miss. */
                 int pre = p->nidle + p->filling >= p->cfg->size;
+                uint64_t avail;
                 int r;
+
+                if (!pool_has_room(p, &avail)) {
+                        if (!p->st.low_memory)
+                                log_warn("pool: %llu MiB of host memory available, below %llu MiB "
+                                         "of guest memory + %llu MiB reserve: no new sandboxes "
+                                         "until that changes",
+                                         (unsigned long long)avail,
+                                         (unsigned long long)p->shape.memory_mib,
+                                         (unsigned long long)p->cfg->reserve_mib);
+                        p->st.low_memory = 1;
+                        p->st.held_back++;
+                        struct timespec until;
+
+                        clock_gettime(CLOCK_REALTIME, &until);
+                        until.tv_sec += 1;
+                        pthread_cond_timedwait(&p->work, &p->mu, &until);
+                        continue;
+                }
+                if (p->st.low_memory)
+                        log_info("pool: %llu MiB of host memory available: refilling again",
+                                 (unsigned long long)avail);
+                p->st.low_memory = 0;
 
                 if (pre) {
                         p->prefilling++;

@@ -83,9 +83,10 @@ json_t *pool_stats_json(const struct pool_stats *st, struct sandbox *const *idle
                                    "pss_kib", (json_int_t)pss, "private_kib", (json_int_t)priv,
                                    "cpu_ticks", (json_int_t)vmm_cpu_ticks(pid)));
         }
-        o = json_pack("{s:I,s:I,s:I,s:I,s:f,s:o?,s:o?,s:o?,s:o?,s:I}", "hits", (json_int_t)st->hits,
-                      "misses", (json_int_t)st->misses, "misses_prestarted",
+        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:f,s:o?,s:o?,s:o?,s:o?,s:I}", "hits",
+                      (json_int_t)st->hits, "misses", (json_int_t)st->misses, "misses_prestarted",
                       (json_int_t)st->misses_prestarted, "replaced", (json_int_t)st->replaced,
+                      "held_back", (json_int_t)st->held_back, "low_memory", st->low_memory,
                       "hit_rate", total ? (double)st->hits / (double)total : 0.0, "restore_ms",
                       samples_json(&st->restore_ms), "resume_ms", samples_json(&st->resume_ms),
                       "handover_ms", samples_json(&st->handover_ms), "idle_sandboxes", mem,

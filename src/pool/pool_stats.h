@@ -18,6 +18,8 @@ struct pool_samples {
 struct pool_stats {
         uint64_t hits, misses, replaced;
         uint64_t misses_prestarted;      /* misses served by a pre-started process */
+        uint64_t held_back;              /* refills put off for want of host memory */
+        int low_memory;                  /* refills are being put off now */
         struct pool_samples restore_ms;  /* restore + reseed of one sandbox, new process */
         struct pool_samples resume_ms;   /* restore + reseed into a pre-started process */
         struct pool_samples handover_ms; /* request received -> descriptors sent */

@@ -119,6 +119,18 @@ if [ $rc -eq 0 ] && [ "$(rundirs)" -eq 0 ] && ! pgrep -f -- "$LUMINAGUARD_HOME/r
         [ ! -e "$LUMINAGUARD_HOME/pool.sock" ]; then t_pass
 else t_fail "rc=$rc run dirs $(rundirs)"; fi
 
+t_begin "with too little host memory the pool adds nothing, and a miss is still served"
+"$LG" pool serve --size 2 --reserve 64T >"$TMP/pool2.log" 2>&1 &
+POOL_PID=$!
+for _ in $(seq 100); do [ "$(status 'd["low_memory"]' 2>/dev/null)" = True ] && break; sleep 0.1; done
+"$LG" run -- echo served >"$TMP/o" 2>&1; rc=$?
+sleep 1.5 # a refill attempt or two
+if [ $rc -eq 0 ] && [ "$(cat "$TMP/o")" = served ] && [ "$(status 'd["misses"]')" -eq 1 ] &&
+        [ "$(status 'd["idle"] + d["prestarted"]')" -eq 0 ] && [ "$(status 'd["held_back"]')" -ge 2 ] &&
+        grep -q "MiB reserve: no new sandboxes" "$TMP/pool2.log"; then t_pass
+else t_fail "rc=$rc $(cat "$TMP/o") $("$LG" pool status) $(cat "$TMP/pool2.log")"; fi
+kill -TERM "$POOL_PID"; wait "$POOL_PID"; POOL_PID=
+
 t_begin "without a pool, run still works"
 "$LG" run -- echo fine >"$TMP/o" 2>&1 && [ "$(cat "$TMP/o")" = fine ] && t_pass || t_fail "$(cat "$TMP/o")"
 
