@@ -27,7 +27,7 @@ static const char bench_usage[] =
     "         restoring with the RAM streamed in its state file (the peer); the pool's hit\n"
     "         rate under R requests/s for S s; memory and CPU of idle pooled sandboxes.\n"
     "         --hold N then holds N idle sandboxes at once and reports their memory and CPU.\n"
-    "         --runs 100, --cold-runs 10, --pool-size 4, --rate 5, --seconds 20 by default.\n"
+    "         --runs 100, --cold-runs 100, --pool-size 4, --rate 5, --seconds 20 by default.\n"
     "         --baseline FILE flags rows more than 10%% slower (p50) and exits 1.\n";
 
 static int bench_boot_cmd(int argc, char **argv)
@@ -94,7 +94,7 @@ static int bench_spawn_cmd(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         struct bench_spawn_opts o = {
-            .runs = 100, .cold_runs = 10, .pool_size = 4, .rate = 5, .stream_secs = 20};
+            .runs = 100, .cold_runs = 100, .pool_size = 4, .rate = 5, .stream_secs = 20};
         struct lg_err *err = NULL;
         char home[PATH_MAX];
         uint64_t v;
