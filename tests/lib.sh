@@ -31,16 +31,40 @@ it_setup() {
         B=${1:-build}
         LG=$PWD/$B/bin/luminaguard
         export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
+        # Sandbox cgroups of the tests go in a group of their own (cg_parents).
+        export LUMINAGUARD_CGROUP=lg-test
         TMP=$(mktemp -d /tmp/lg-test.XXXXXX)
         trap 'rm -rf "$TMP"' EXIT
 }
 
-# Nothing of any sandbox may remain: no run directory, no VMM process of this home.
+# The cgroup directories jailed VMMs of the tests get created in (cgroup.h):
+# one per v1 controller, or the v2 one, below the cgroup the tests run in.
+cg_parents() {
+        local c own
+        if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+                own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+                echo "/sys/fs/cgroup${own%/}/$LUMINAGUARD_CGROUP"
+                return
+        fi
+        for c in memory cpu pids; do
+                own=$(awk -F: -v c="$c" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' /proc/self/cgroup)
+                echo "/sys/fs/cgroup/$c${own%/}/$LUMINAGUARD_CGROUP"
+        done
+}
+
+# Process ids of every VMM of the tests: a jailed VMM cannot leave its cgroup.
+vmm_pids() {
+        local d
+        for d in $(cg_parents); do cat "$d"/sb-*/cgroup.procs 2>/dev/null; done | sort -u
+}
+
+# Nothing of any sandbox may remain: no run directory, no VMM process, no cgroup.
 leftovers() {
-        local dirs procs
+        local dirs procs cgs d
         dirs=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
-        procs=$(pgrep -f -- "$LUMINAGUARD_HOME/run/" || true)
-        [ -z "$dirs$procs" ] && return 0
-        echo "run dirs: [$dirs] VMM pids: [$procs]"
+        procs=$(vmm_pids | tr '\n' ' ')
+        cgs=$(for d in $(cg_parents); do ls -d "$d"/sb-* 2>/dev/null; done | tr '\n' ' ')
+        [ -z "$dirs$procs$cgs" ] && return 0
+        echo "run dirs: [$dirs] VMM pids: [$procs] cgroups: [$cgs]"
         return 1
 }

@@ -12,6 +12,7 @@
 #include "sandbox/exec.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/template.h"
+#include "sandbox/template_ram.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,23 +26,32 @@
 #include <unistd.h>
 
 enum row {
-        ROW_HIT,        /* pool hit: request -> descriptors of a ready, reseeded sandbox */
-        ROW_RUN_POOL,   /* `luminaguard run -- true`, new process, warm pool */
-        ROW_PRESTARTED, /* pool miss: restore into a QEMU process already waiting -> ready */
-        ROW_RESTORE,    /* new QEMU process restored from the template -> reseeded, ready */
-        ROW_STREAMED,   /* peer: new QEMU process, RAM streamed from the state file */
-        ROW_COLD,       /* cold boot -> agent ready */
+        ROW_HIT,              /* pool hit: request -> descriptors of a ready, reseeded sandbox */
+        ROW_RUN_POOL,         /* `luminaguard run -- true`, new process, warm pool */
+        ROW_PRESTARTED,       /* pool miss: restore into a QEMU process already waiting -> ready */
+        ROW_RESTORE,          /* new QEMU process restored from the template -> reseeded, ready */
+        ROW_RESTORE_COPY,     /* the same, copying the template's RAM first (no pool) */
+        ROW_RESTORE_UNJAILED, /* the same as ROW_RESTORE, VMM not jailed: the jail's cost */
+        ROW_STREAMED,         /* peer: new QEMU process, RAM streamed from the state file */
+        ROW_COLD,             /* cold boot -> agent ready */
         ROW_COUNT,
 };
 
-static const char *const row_key[ROW_COUNT] = {
-    "pool_hit", "run_true_warm_pool",        "restore_prestarted",
-    "restore",  "restore_streamed_ram_peer", "cold_boot"};
+static const char *const row_key[ROW_COUNT] = {"pool_hit",
+                                               "run_true_warm_pool",
+                                               "restore_prestarted",
+                                               "restore",
+                                               "restore_own_ram_copy",
+                                               "restore_unjailed",
+                                               "restore_streamed_ram_peer",
+                                               "cold_boot"};
 static const char *const row_name[ROW_COUNT] = {
     "pool hit -> agent ready",
     "run -- true, end to end, warm pool",
     "pool miss: restore, pre-started process",
     "restore from template, new process",
+    "  same, own RAM copy (run without pool)",
+    "  same, VMM not jailed",
     "peer: restore, RAM streamed in state",
     "cold boot -> agent ready",
 };
@@ -51,6 +61,7 @@ struct bench {
         const struct bench_spawn_opts *o;
         struct image_paths img;
         struct template tpl;
+        struct template_loaded loaded; /* as the pool holds it */
         struct template_shape shape;
         char streamed[PATH_MAX + 32]; /* the peer's state file, RAM included */
         double *v[ROW_COUNT];
@@ -63,13 +74,18 @@ static void add(struct bench *b, enum row r, double ms)
         b->v[r][b->n[r]++] = ms;
 }
 
-/* One sandbox from the given state (template or streamed): ms to ready. */
-static int restore_once(struct bench *b, const char *ram, const char *state, double *ms,
-                        struct lg_err **err)
+/*
+ * One sandbox from the given state (template or streamed): ms to ready.
+ * loaded: the template opened once and shared, as the pool does; NULL: this
+ * sandbox opens and copies it, as a `run` without a pool does.
+ */
+static int restore_once(struct bench *b, const char *ram, const char *state,
+                        const struct template_loaded *loaded, double *ms, struct lg_err **err)
 {
         struct sandbox_opts so = {
             .ram_file = ram,
             .restore_state = state,
+            .loaded = loaded,
             .accel = b->shape.accel,
             .memory_mib = b->shape.memory_mib,
             .cpus = b->shape.cpus,
@@ -95,6 +111,7 @@ static int prestarted_once(struct bench *b, double *ms, struct lg_err **err)
         struct sandbox_opts so = {
             .ram_file = b->tpl.ram,
             .restore_state = b->tpl.state,
+            .loaded = &b->loaded,
             .accel = b->shape.accel,
             .memory_mib = b->shape.memory_mib,
             .cpus = b->shape.cpus,
@@ -383,17 +400,27 @@ static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **e
         double ms;
         int r, hit, status;
 
-        fprintf(out, "restore, pre-started and peer rows (%u each, interleaved)...\n", b->o->runs);
+        fprintf(out, "restore rows and their peer (%u each, interleaved)...\n", b->o->runs);
         for (unsigned i = 0; i < b->o->runs; i++) {
-                r = restore_once(b, b->tpl.ram, b->tpl.state, &ms, err);
+                r = restore_once(b, b->tpl.ram, b->tpl.state, &b->loaded, &ms, err);
                 if (r < 0)
                         return r;
                 add(b, ROW_RESTORE, ms);
+                r = restore_once(b, b->tpl.ram, b->tpl.state, NULL, &ms, err);
+                if (r < 0)
+                        return r;
+                add(b, ROW_RESTORE_COPY, ms);
+                setenv("LUMINAGUARD_JAIL", "off", 1);
+                r = restore_once(b, b->tpl.ram, b->tpl.state, &b->loaded, &ms, err);
+                unsetenv("LUMINAGUARD_JAIL");
+                if (r < 0)
+                        return r;
+                add(b, ROW_RESTORE_UNJAILED, ms);
                 r = prestarted_once(b, &ms, err);
                 if (r < 0)
                         return r;
                 add(b, ROW_PRESTARTED, ms);
-                r = restore_once(b, NULL, b->streamed, &ms, err);
+                r = restore_once(b, NULL, b->streamed, NULL, &ms, err);
                 if (r < 0)
                         return r;
                 add(b, ROW_STREAMED, ms);
@@ -463,6 +490,8 @@ static void print_report(const struct bench *b, const struct stats *st, json_t *
                 st[ROW_RESTORE].p50 / st[ROW_STREAMED].p50);
         fprintf(out, "pre-started / streamed-RAM peer (p50): %.3f\n",
                 st[ROW_PRESTARTED].p50 / st[ROW_STREAMED].p50);
+        fprintf(out, "restore jailed / unjailed (p50):   %.3f\n",
+                st[ROW_RESTORE].p50 / st[ROW_RESTORE_UNJAILED].p50);
         fprintf(out, "pool hit / cold boot (p50):        %.4f\n",
                 st[ROW_HIT].p50 / st[ROW_COLD].p50);
         json_t *sm = json_object_get(extra, "stream");
@@ -496,7 +525,7 @@ static void print_report(const struct bench *b, const struct stats *st, json_t *
 
 int bench_spawn(const char *home, const struct bench_spawn_opts *o, FILE *out, struct lg_err **err)
 {
-        struct bench b = {.home = home, .o = o};
+        struct bench b = {.home = home, .o = o, .loaded = {-1, -1, -1}};
         struct stats st[ROW_COUNT];
         json_t *root = NULL, *rows, *extra = json_object();
         char why[256], path[PATH_MAX + 64];
@@ -531,6 +560,11 @@ int bench_spawn(const char *home, const struct bench_spawn_opts *o, FILE *out, s
         r = template_ensure(home, &b.img, &b.shape, 1, 120000, -1, &b.tpl, err);
         if (r < 0)
                 goto out;
+        r = template_load(b.tpl.ram, b.tpl.state, &b.loaded);
+        if (r < 0) {
+                err_set(err, LG_EK_START, -r, "load template %s", b.tpl.dir);
+                goto out;
+        }
         /* The peer's snapshot: the same booted image, RAM included in the state. */
         snprintf(path, sizeof(path), "%s/bench", home);
         r = fs_mkdir_p(path, 0700);
@@ -566,6 +600,7 @@ int bench_spawn(const char *home, const struct bench_spawn_opts *o, FILE *out, s
                 fprintf(out, "JSON report: %s\n", path);
 out:
         stop_pool(&b);
+        template_unload(&b.loaded);
         if (b.streamed[0] != '\0' && fs_remove_tree(b.streamed) < 0)
                 fprintf(out, "warning: could not remove %s\n", b.streamed);
         json_decref(root);

@@ -24,6 +24,7 @@
 #include "sandbox/exec.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/template.h"
+#include "sandbox/template_ram.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,10 +69,13 @@ struct pool {
 
         pthread_mutex_t mu;  /* guards idle, pre, filling, prefilling, building, dead, stop, st */
         pthread_cond_t work; /* the worker has something to do */
-        pthread_mutex_t tpl_mu; /* rebuilding the template */
-        int building;           /* the worker is building the template (holds tpl_mu long) */
-        unsigned filling;       /* restores under way in the worker */
-        unsigned prefilling;    /* pre-starts under way in the worker */
+        pthread_mutex_t tpl_mu; /* rebuilding the template; loaded, loaded_st */
+        /* The template as clones get it: one sealed RAM copy shared by all (template_ram.h). */
+        struct template_loaded loaded;
+        struct stat loaded_st; /* of the RAM file it was loaded from */
+        int building;          /* the worker is building the template (holds tpl_mu long) */
+        unsigned filling;      /* restores under way in the worker */
+        unsigned prefilling;   /* pre-starts under way in the worker */
         struct sandbox *dead[POOL_MAX_CLIENTS + POOL_MAX_SIZE + POOL_MAX_PRESTART]; /* to destroy */
         unsigned ndead;
         int stop;
@@ -120,8 +124,10 @@ static void retire_locked(struct pool *p, struct sandbox *sb);
  * it aged out or went missing; the main thread, serving a miss, never waits
  * for a build: -EAGAIN instead, and the client starts its own sandbox.
  */
-static int pool_template(struct pool *p, int may_build, struct template *t, struct lg_err **err)
+static int pool_template(struct pool *p, int may_build, struct template *t,
+                         struct template_loaded *l, struct lg_err **err)
 {
+        struct stat st;
         int r;
 
         if (may_build) {
@@ -158,17 +164,32 @@ static int pool_template(struct pool *p, int may_build, struct template *t, stru
                 }
                 r = template_ensure(p->home, &p->img, &p->shape, 0, 0, -1, t, err);
         }
+        /* (Re)load when the RAM file is another than the one loaded: a rebuild. */
+        if (r == 0 && (stat(t->ram, &st) < 0 || st.st_ino != p->loaded_st.st_ino ||
+                       st.st_mtim.tv_sec != p->loaded_st.st_mtim.tv_sec ||
+                       st.st_mtim.tv_nsec != p->loaded_st.st_mtim.tv_nsec || p->loaded.memfd < 0)) {
+                template_unload(&p->loaded);
+                r = template_load(t->ram, t->state, &p->loaded);
+                if (r == 0 && fstat(p->loaded.ram_fd, &p->loaded_st) < 0)
+                        r = -errno;
+                if (r < 0)
+                        r = err_set(err, LG_EK_START, -r, "load template %s", t->dir);
+        }
+        if (r == 0 && template_loaded_dup(&p->loaded, l) < 0)
+                r = err_set(err, LG_EK_INTERNAL, errno, "duplicate template descriptors");
         pthread_mutex_unlock(&p->tpl_mu);
         if (r == -ENOENT)
                 return err_set(err, LG_EK_START, EAGAIN, "the pool's template is being rebuilt");
         return r;
 }
 
-static struct sandbox_opts clone_opts(const struct pool *p, const struct template *t, int *bad)
+static struct sandbox_opts clone_opts(const struct pool *p, const struct template *t,
+                                      const struct template_loaded *l, int *bad)
 {
         return (struct sandbox_opts){
             .ram_file = t->ram,
             .restore_state = t->state,
+            .loaded = l,
             .accel = p->shape.accel,
             .memory_mib = p->shape.memory_mib,
             .cpus = p->shape.cpus,
@@ -188,6 +209,7 @@ static int pool_rebuild(struct pool *p, struct template *t, struct lg_err **err)
 
         pthread_mutex_lock(&p->tpl_mu);
         template_discard(t);
+        template_unload(&p->loaded);
         r = template_ensure(p->home, &p->img, &p->shape, 1, p->cfg->boot_timeout_ms, -1, t, err);
         pthread_mutex_unlock(&p->tpl_mu);
         pthread_mutex_lock(&p->mu);
@@ -204,22 +226,27 @@ static int pool_rebuild(struct pool *p, struct template *t, struct lg_err **err)
 static int pool_restore(struct pool *p, int may_build, struct sandbox **out, struct lg_err **err)
 {
         struct template t;
+        struct template_loaded l;
         int bad = 0, r;
         uint64_t t0 = mono_ns();
 
-        r = pool_template(p, may_build, &t, err);
+        r = pool_template(p, may_build, &t, &l, err);
         if (r < 0)
                 return r;
-        struct sandbox_opts so = clone_opts(p, &t, &bad);
+        struct sandbox_opts so = clone_opts(p, &t, &l, &bad);
 
         r = sandbox_create(p->home, &so, out, err);
         if (r < 0 && bad && may_build) {
                 log_warn("%s; rebuilding the template", (*err)->msg);
                 err_free(err);
+                template_unload(&l);
                 r = pool_rebuild(p, &t, err);
+                if (r == 0)
+                        r = pool_template(p, may_build, &t, &l, err);
                 if (r == 0)
                         r = sandbox_create(p->home, &so, out, err);
         }
+        template_unload(&l);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&p->mu);
@@ -238,13 +265,16 @@ static int pool_restore(struct pool *p, int may_build, struct sandbox **out, str
 static int pool_prestart(struct pool *p, struct sandbox **out, struct lg_err **err)
 {
         struct template t;
-        int r = pool_template(p, 1, &t, err);
+        struct template_loaded l;
+        int r = pool_template(p, 1, &t, &l, err);
 
         if (r < 0)
                 return r;
-        struct sandbox_opts so = clone_opts(p, &t, NULL);
+        struct sandbox_opts so = clone_opts(p, &t, &l, NULL);
 
-        return sandbox_prestart(p->home, &so, out, err);
+        r = sandbox_prestart(p->home, &so, out, err);
+        template_unload(&l); /* the sandbox holds what it needs */
+        return r;
 }
 
 /*
@@ -278,7 +308,7 @@ static struct sandbox *pool_resume_pre(struct pool *p)
         /* The template's names for messages; the process holds the files it was started with. */
         snprintf(t.ram, sizeof(t.ram), "%s", p->tpl.ram);
         snprintf(t.state, sizeof(t.state), "%s", p->tpl.state);
-        struct sandbox_opts so = clone_opts(p, &t, &bad);
+        struct sandbox_opts so = clone_opts(p, &t, NULL, &bad);
 
         if (sandbox_resume(sb, &so, &err) < 0) { /* sb is gone */
                 log_warn("pool: pre-started sandbox failed: %s", err->msg);
@@ -683,6 +713,7 @@ static void pool_shutdown(struct pool *p, int lfd, pthread_t worker)
                 pool_kill(p->dead[--p->ndead]);
         close(p->wake[0]);
         close(p->wake[1]);
+        template_unload(&p->loaded);
 }
 
 /* Take sb out of the idle or pre-started list, if it is still there, and replace it. */
@@ -720,6 +751,7 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
         int lfd, r;
 
         memset(p, 0, sizeof(*p));
+        p->loaded = (struct template_loaded){-1, -1, -1};
         p->home = home;
         p->cfg = c;
         r = image_ensure(home, c->image, 1, 1, &p->img, err);

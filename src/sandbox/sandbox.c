@@ -8,6 +8,9 @@
 #include "common/log.h"
 #include "common/monotime.h"
 #include "image/image.h"
+#include "jail/cgroup.h"
+#include "jail/jail.h"
+#include "sandbox/template_ram.h"
 #include "vmm/vmm.h"
 
 #include <errno.h>
@@ -31,8 +34,9 @@ struct sandbox {
         struct vmm *vmm;
         struct agent_conn agent;
         int agent_open;
-        int owner_fd; /* flock on run/<id>/owner: "this sandbox is alive" */
-        int state_fd; /* a clone's template state, until restored */
+        int owner_fd;     /* flock on run/<id>/owner: "this sandbox is alive" */
+        int state_fd;     /* a clone's template state, until restored */
+        struct cgroup cg; /* jailed VMMs only (cg.ndirs 0 otherwise) */
         /* A clone's template RAM file and how it looked before: it must not change. */
         char tpl_ram[PATH_MAX + 8];
         struct stat tpl_st;
@@ -217,6 +221,26 @@ static int sandbox_restore(struct sandbox *sb, const struct sandbox_opts *o, int
 }
 
 /*
+ * Jail VMMs when we can (root) unless LUMINAGUARD_JAIL=off (debugging, and
+ * the benchmark's unjailed peer); say once per process when not.
+ */
+static int sandbox_jailed(void)
+{
+        static int warned;
+        const char *env = getenv("LUMINAGUARD_JAIL");
+        char why[128];
+
+        if (env != NULL && strcmp(env, "off") == 0)
+                snprintf(why, sizeof(why), "LUMINAGUARD_JAIL=off");
+        else if (jail_available(why, sizeof(why)))
+                return 1;
+        if (!warned)
+                log_warn("VMMs run without the jail (%s): see SECURITY.md", why);
+        warned = 1;
+        return 0;
+}
+
+/*
  * First half of a sandbox: run directory, template files (a clone), VMM
  * process and agent channel. A clone's VMM waits in `-incoming defer` for
  * sandbox_finish(); a cold-booting VMM is already booting.
@@ -226,8 +250,8 @@ static int sandbox_start(const char *home, const struct sandbox_opts *o, struct 
 {
         struct vmm_config vc;
         struct sandbox *sb;
-        _cleanup_fd_ int ram_fd = -1;
-        int sv[2] = {-1, -1}, r;
+        _cleanup_fd_ int ram_fd = -1, mem_fd = -1;
+        int sv[2] = {-1, -1}, jailed, r;
 
         sb = calloc(1, sizeof(*sb));
         if (sb == NULL)
@@ -248,25 +272,63 @@ static int sandbox_start(const char *home, const struct sandbox_opts *o, struct 
                 err_set(err, LG_EK_START, errno, "create agent socketpair");
                 goto fail;
         }
+        jailed = sandbox_jailed();
+        if (jailed) {
+                struct cgroup_limits l = {
+                    .memory_bytes = (o->memory_mib + SANDBOX_VMM_OVERHEAD_MIB) << 20,
+                    .cpu_millis = o->cpus * 1000 + 500,
+                    .pids = SANDBOX_VMM_PIDS,
+                };
+
+                r = cgroup_create(sb->id, &l, &sb->cg, err);
+                if (r < 0)
+                        goto fail;
+        }
         if (o->restore_state != NULL) {
+                const char *failed = NULL;
+
                 /*
                  * Both halves of the template are opened before QEMU starts and
                  * used through these descriptors: a rebuild renaming a new
-                 * template into place meanwhile cannot mix two builds.
+                 * template into place meanwhile cannot mix two builds. No RAM
+                 * file: a state with RAM in it (the benchmark's streamed peer).
                  */
-                const char *failed = NULL;
+                if (o->loaded != NULL) {
+                        char state[64];
 
-                /* No RAM file: a state with RAM in it (the benchmark's streamed peer). */
-                if (o->ram_file != NULL && (ram_fd = open(o->ram_file, O_RDONLY | O_CLOEXEC)) < 0)
+                        snprintf(state, sizeof(state), "/proc/self/fd/%d", o->loaded->state_fd);
+                        ram_fd = fcntl(o->loaded->ram_fd, F_DUPFD_CLOEXEC, 3);
+                        mem_fd = fcntl(o->loaded->memfd, F_DUPFD_CLOEXEC, 3);
+                        sb->state_fd = open(state, O_RDONLY | O_CLOEXEC);
+                        if (ram_fd < 0 || mem_fd < 0 || sb->state_fd < 0)
+                                failed = o->restore_state;
+                } else if (o->ram_file != NULL &&
+                           (ram_fd = open(o->ram_file, O_RDONLY | O_CLOEXEC)) < 0) {
                         failed = o->ram_file;
-                else if ((sb->state_fd = open(o->restore_state, O_RDONLY | O_CLOEXEC)) < 0)
+                } else if ((sb->state_fd = open(o->restore_state, O_RDONLY | O_CLOEXEC)) < 0) {
                         failed = o->restore_state;
+                }
                 if (failed != NULL) {
                         err_set(err, LG_EK_START, errno, "open template %s", failed);
                         goto fail;
                 }
                 if (ram_fd >= 0 && fstat(ram_fd, &sb->tpl_st) == 0)
                         snprintf(sb->tpl_ram, sizeof(sb->tpl_ram), "%s", o->ram_file);
+                if (ram_fd >= 0 && mem_fd < 0) {
+                        mem_fd = template_ram_memfd(ram_fd);
+                        if (mem_fd < 0) {
+                                err_set(err, LG_EK_START, -mem_fd, "copy template RAM %s",
+                                        o->ram_file);
+                                goto fail;
+                        }
+                }
+        } else if (o->ram_file != NULL) {
+                /* Building a template: its VMM writes the RAM file (ours again afterwards). */
+                mem_fd = open(o->ram_file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+                if (mem_fd < 0 || (jailed && fchown(mem_fd, jail_uid(sb->id), JAIL_GID) < 0)) {
+                        err_set(err, LG_EK_START, errno, "open %s", o->ram_file);
+                        goto fail;
+                }
         }
 
         memset(&vc, 0, sizeof(vc));
@@ -282,7 +344,9 @@ static int sandbox_start(const char *home, const struct sandbox_opts *o, struct 
         vc.accel = o->accel;
         vc.agent_fd = sv[1];
         vc.mem_path = o->ram_file;
-        vc.mem_fd = ram_fd;
+        vc.mem_fd = mem_fd;
+        vc.jail = jailed;
+        vc.cgroup_procs = sb->cg.procs_list;
         vc.mem_shared = o->restore_state == NULL; /* booting a template writes its RAM file */
         vc.incoming = o->restore_state != NULL;
         if (o->full_ram_snapshot)
@@ -453,6 +517,15 @@ int sandbox_destroy(struct sandbox *sb, struct lg_err **err)
         }
         if (sb->agent_open)
                 agent_conn_free(&sb->agent);
+        /* Only once the VMM is reaped: a cgroup with a task in it cannot go. */
+        if (sb->cg.ndirs > 0 && (sb->vmm == NULL || sb->vmm->reaped)) {
+                char left[PATH_MAX];
+
+                r = cgroup_destroy(&sb->cg, left, sizeof(left));
+                if (r < 0 && ret == 0)
+                        ret = err_set(err, LG_EK_INTERNAL, -r, "cgroup %s of sandbox %s remains",
+                                      left, sb->id);
+        }
         snprintf(run_dir, sizeof(run_dir), "%s", sb->run_dir);
         if (run_dir[0] != '\0') {
                 r = fs_remove_tree(run_dir);

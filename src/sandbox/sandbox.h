@@ -16,6 +16,7 @@ struct lg_err;
 struct sandbox;
 struct agent_conn;
 struct image_paths;
+struct template_loaded;
 
 struct sandbox_opts {
         const struct image_paths *image; /* what to cold-boot (unused when restoring) */
@@ -26,6 +27,12 @@ struct sandbox_opts {
          */
         const char *ram_file;
         const char *restore_state; /* restore this template state instead of booting */
+        /*
+         * A clone's template already opened (template_ram.h), shared by the
+         * clones given the same one (the pool); ram_file and restore_state
+         * then only name it. NULL: open them and copy the RAM for this one.
+         */
+        const struct template_loaded *loaded;
         enum accel_kind accel;
         uint64_t memory_mib;   /* guest RAM */
         unsigned cpus;         /* vCPUs */
@@ -44,6 +51,12 @@ struct sandbox_opts {
 #define SANDBOX_DEFAULT_MEMORY_MIB 256
 #define SANDBOX_DEFAULT_CPUS       1
 #define SANDBOX_DEFAULT_BOOT_MS    60000
+/*
+ * A jailed VMM's cgroup: guest memory plus this much for QEMU itself (TCG's
+ * translation buffer is capped at 256 MiB of it), and this many tasks.
+ */
+#define SANDBOX_VMM_OVERHEAD_MIB 512
+#define SANDBOX_VMM_PIDS         64
 
 /*
  * Start a sandbox — cold boot, or restore from a template followed by RESEED

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "sandbox/template.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/template_ram.h"
 #include "common/cleanup.h"
 #include "common/err.h"
 #include "common/fs.h"
@@ -116,6 +117,28 @@ static int create_ram_file(const char *path, uint64_t bytes)
         return 0;
 }
 
+/*
+ * The booted template's RAM file, once its VMM is gone: ours again (a
+ * jailed VMM owned it to write it), private, and with its zero pages
+ * punched out, so every copy of it (template_ram.h) is only its data.
+ */
+static int template_finish_ram(const char *ram, struct lg_err **err)
+{
+        _cleanup_fd_ int fd = open(ram, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        uint64_t kept = 0;
+        int r;
+
+        if (fd < 0 || fchown(fd, geteuid(), getegid()) < 0 || fchmod(fd, 0600) < 0)
+                return err_set(err, LG_EK_START, errno, "take back %s", ram);
+        r = template_ram_sparsify(fd, &kept);
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r < 0)
+                return err_set(err, LG_EK_START, -r, "sparsify %s", ram);
+        log_debug("template RAM: %llu MiB of data", (unsigned long long)(kept >> 20));
+        return 0;
+}
+
 static int template_build(const char *home, const struct image_paths *img,
                           const struct template_shape *shape, int boot_timeout_ms, int intr_fd,
                           const struct template *t, struct lg_err **err)
@@ -154,6 +177,9 @@ static int template_build(const char *home, const struct image_paths *img,
         if (sandbox_destroy(sb, &derr) < 0 && r == 0)
                 r = err_set(err, derr->kind, derr->errnum, "%s", derr->msg);
         err_free(&derr);
+        if (r < 0)
+                goto out;
+        r = template_finish_ram(ram, err);
         if (r < 0)
                 goto out;
         snprintf(text, sizeof(text),

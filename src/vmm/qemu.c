@@ -14,17 +14,22 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/monotime.h"
+#include "jail/jail.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define QEMU_QMP_TIMEOUT_MS 10000
+/* TCG's translation buffer: bounded, so the VMM's cgroup limit is (sandbox.h). */
+#define QEMU_TB_MIB 256
 
 struct qemu_vmm {
         struct vmm base; /* first: the generic code casts between the two */
@@ -32,11 +37,41 @@ struct qemu_vmm {
         int file_ram; /* guest RAM is a file: snapshots leave it out of the state */
 };
 
-static const char *qemu_binary(void)
+/* Descriptors the VMM inherits (vmm_spawn places fds[i] at 3 + i). */
+enum { FD_AGENT = 3, FD_QMP, FD_MEM, FD_KERNEL, FD_INITRD, FD_CONSOLE, FD_END };
+
+/*
+ * The QEMU binary as an absolute path without symbolic links (the jail
+ * binds exactly that file): LUMINAGUARD_QEMU, or qemu-system-x86_64 on PATH.
+ */
+static int qemu_binary(char *out, size_t outsz)
 {
         const char *b = getenv("LUMINAGUARD_QEMU");
+        const char *path = getenv("PATH");
+        char cand[PATH_MAX], real[PATH_MAX];
 
-        return b != NULL && b[0] != '\0' ? b : "qemu-system-x86_64";
+        if (b == NULL || b[0] == '\0')
+                b = "qemu-system-x86_64";
+        if (strchr(b, '/') != NULL) {
+                if (realpath(b, real) == NULL)
+                        return -errno;
+                snprintf(out, outsz, "%s", real);
+                return 0;
+        }
+        if (path == NULL)
+                path = "/usr/bin:/bin";
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, ":");
+
+                if (n > 0 &&
+                    snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, b) < (int)sizeof(cand) &&
+                    access(cand, X_OK) == 0 && realpath(cand, real) != NULL) {
+                        snprintf(out, outsz, "%s", real);
+                        return 0;
+                }
+                p += n + (p[n] == ':');
+        }
+        return -ENOENT;
 }
 
 /*
@@ -113,46 +148,28 @@ static void argf(struct qemu_argv *a, const char *opt, const char *fmt, ...)
         a->used += (size_t)n + 1;
 }
 
-/*
- * A path inside a QEMU option string: a comma would end the value and start
- * another option (LUMINAGUARD_HOME=/tmp/a,b), so it is doubled, QEMU's escape.
- */
-static const char *opt_path(struct qemu_argv *a, const char *path)
-{
-        char *out = a->arena + a->used;
-        size_t left = sizeof(a->arena) - a->used, n = 0;
-
-        for (const char *p = path; *p; p++) {
-                if (n + 3 > left) {
-                        a->overflow = 1;
-                        return "";
-                }
-                out[n++] = *p;
-                if (*p == ',')
-                        out[n++] = ',';
-        }
-        out[n++] = '\0';
-        a->used += n;
-        return out;
-}
-
-static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
+static int qemu_build_argv(const struct vmm_config *c, const char *binary, struct qemu_argv *a)
 {
         char cmdline[2048];
         int r;
 
         a->n = a->used = 0;
         a->overflow = 0;
-        arg(a, qemu_binary());
+        arg(a, binary);
         argf(a, "-name", "lg-%s,debug-threads=off", c->id);
         /* microvm: ACPI stays on (the guest finds virtio-mmio devices through it). */
         argf(a, "-M", "microvm,x-option-roms=off%s", c->mem_path ? ",memory-backend=mem" : "");
         /*
-         * TCG keeps its default 1 GiB translation buffer (reserved; only what
-         * is used is touched). Tried by hand: tb-size=8 lowered a warmed
-         * clone's memory but slowed warm runs badly by re-translating.
+         * TCG's translation buffer is reserved, and only what is used is
+         * touched (~11 MiB in a warmed clone); 256 MiB rather than the
+         * default 1 GiB bounds it under the cgroup limit. Tried by hand:
+         * tb-size=8 lowered a warmed clone's memory but slowed warm runs
+         * badly by re-translating.
          */
-        argf(a, "-accel", "%s", accel_name(c->accel));
+        if (c->accel == ACCEL_TCG)
+                argf(a, "-accel", "tcg,tb-size=%u", QEMU_TB_MIB);
+        else
+                argf(a, "-accel", "%s", accel_name(c->accel));
         argf(a, "-cpu", "%s", c->accel == ACCEL_KVM ? "host" : "max");
         argf(a, "-m", "%lluM", (unsigned long long)c->memory_mib);
         argf(a, "-smp", "%u", c->cpus);
@@ -165,10 +182,9 @@ static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
                  * readonly=on would make guest RAM itself read-only, and its
                  * rom= property that separates the two came later.)
                  */
-                /* fd 5: the caller's descriptor of the file (vmm_config.mem_fd). */
-                argf(a, "-object", "memory-backend-file,id=mem,size=%lluM,mem-path=%s,%s",
-                     (unsigned long long)c->memory_mib,
-                     c->mem_fd >= 0 ? "/dev/fd/5" : opt_path(a, c->mem_path),
+                argf(a, "-object",
+                     "memory-backend-file,id=mem,size=%lluM,mem-path=/proc/self/fd/%d,%s",
+                     (unsigned long long)c->memory_mib, FD_MEM,
                      c->mem_shared ? "share=on" : "share=off");
         }
         /* Nothing we did not ask for: no default NIC, VGA, floppy, CD, monitor. */
@@ -186,11 +202,12 @@ static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
                 r = qemu_cmdline(c->cmdline, c->accel, cmdline, sizeof(cmdline));
                 if (r < 0)
                         return r;
-                argf(a, "-kernel", "%s", c->kernel);
-                argf(a, "-initrd", "%s", c->initrd);
+                /* Files of ours reach the VMM as descriptors: the jail holds no path to them. */
+                argf(a, "-kernel", "/proc/self/fd/%d", FD_KERNEL);
+                argf(a, "-initrd", "/proc/self/fd/%d", FD_INITRD);
                 argf(a, "-append", "%s", cmdline);
         }
-        argf(a, "-chardev", "file,id=con,path=%s/console.log", opt_path(a, c->run_dir));
+        argf(a, "-chardev", "file,id=con,path=/proc/self/fd/%d", FD_CONSOLE);
         argf(a, "-serial", "chardev:con");
         argf(a, "-device", "virtio-serial-device,max_ports=2");
         argf(a, "-chardev", "socket,id=agent,fd=3");
@@ -206,51 +223,107 @@ static int qemu_build_argv(const struct vmm_config *c, struct qemu_argv *a)
         return a->overflow ? -E2BIG : 0;
 }
 
+/*
+ * The descriptors the VMM gets besides the two channels: guest RAM, kernel
+ * and initrd (a cold boot), console log. The console log belongs to the
+ * jailed VMM's uid: QEMU reopens it through /proc/self/fd to write it.
+ */
+static int qemu_open_files(const struct vmm_config *c, uid_t uid, int fds[FD_END - 3],
+                           struct lg_err **err)
+{
+        char path[PATH_MAX];
+
+        fds[FD_MEM - 3] = c->mem_path != NULL ? c->mem_fd : -1;
+        if (c->mem_path != NULL && c->mem_fd < 0)
+                return err_set(err, LG_EK_INTERNAL, EINVAL, "guest RAM file without descriptor");
+        if (!c->incoming) {
+                fds[FD_KERNEL - 3] = open(c->kernel, O_RDONLY | O_CLOEXEC);
+                if (fds[FD_KERNEL - 3] < 0)
+                        return err_set(err, LG_EK_IMAGE, errno, "open kernel %s", c->kernel);
+                fds[FD_INITRD - 3] = open(c->initrd, O_RDONLY | O_CLOEXEC);
+                if (fds[FD_INITRD - 3] < 0)
+                        return err_set(err, LG_EK_IMAGE, errno, "open initrd %s", c->initrd);
+        }
+        snprintf(path, sizeof(path), "%s/console.log", c->run_dir);
+        fds[FD_CONSOLE - 3] =
+            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fds[FD_CONSOLE - 3] < 0 || (c->jail && fchown(fds[FD_CONSOLE - 3], uid, JAIL_GID) < 0))
+                return err_set(err, LG_EK_START, errno, "create %s", path);
+        return 0;
+}
+
 static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_err **err)
 {
-        char log[PATH_MAX];
+        char log[PATH_MAX], binary[PATH_MAX], root[PATH_MAX + 8], why[PATH_MAX + 128] = "";
         _cleanup_fd_ int qmp_ours = -1, qmp_theirs = -1;
-        struct qemu_argv *a;
-        struct qemu_vmm *q;
+        _cleanup_free_ struct qemu_argv *a = NULL;
+        _cleanup_free_ struct jail *jail = NULL;
+        _cleanup_free_ struct qemu_vmm *q = NULL;
+        int files[FD_END - 3] = {-1, -1, -1, -1, -1, -1};
         int sv[2], r;
 
+        r = qemu_binary(binary, sizeof(binary));
+        if (r < 0)
+                return err_set(err, LG_EK_START, -r, "find %s",
+                               getenv("LUMINAGUARD_QEMU") ? getenv("LUMINAGUARD_QEMU")
+                                                          : "qemu-system-x86_64 on PATH");
         a = calloc(1, sizeof(*a));
-        if (a == NULL)
+        q = calloc(1, sizeof(*q));
+        if (a == NULL || q == NULL)
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "allocate QEMU arguments");
-        r = qemu_build_argv(c, a);
-        if (r < 0) {
-                free(a);
+        r = qemu_build_argv(c, binary, a);
+        if (r < 0)
                 return err_set(err, LG_EK_IMAGE, -r, "QEMU command line too long");
+        if (c->jail) {
+                struct jail_config jc = {.id = c->id,
+                                         .root = root,
+                                         .binary = binary,
+                                         .kvm = c->accel == ACCEL_KVM,
+                                         .cgroup_procs = c->cgroup_procs};
+
+                snprintf(root, sizeof(root), "%s/root", c->run_dir);
+                jail = malloc(sizeof(*jail));
+                if (jail == NULL)
+                        return err_set(err, LG_EK_INTERNAL, ENOMEM, "allocate jail");
+                if (mkdir(root, 0700) < 0)
+                        return err_set(err, LG_EK_START, errno, "create %s", root);
+                r = jail_plan(jail, &jc, err);
+                if (r < 0)
+                        return r;
         }
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-                free(a);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return err_set(err, LG_EK_START, errno, "create QMP socketpair");
-        }
         qmp_ours = sv[0];
         qmp_theirs = sv[1];
         snprintf(log, sizeof(log), "%s/vmm.log", c->run_dir);
-
-        q = calloc(1, sizeof(*q));
-        if (q == NULL) {
-                free(a);
-                return err_set(err, LG_EK_INTERNAL, ENOMEM, "allocate VMM");
-        }
         q->base.ops = &qemu_vmm_ops;
         q->file_ram = c->mem_path != NULL;
         q->base.pidfd = -1;
         q->base.reaped = 1;
-        int fds[3] = {c->agent_fd, qmp_theirs, c->mem_fd};
-        struct vmm_spawn_opts so = {.max_file_bytes = c->max_file_bytes,
-                                    .no_thp = c->mem_path != NULL};
 
-        r = vmm_spawn(&q->base, a->v, fds, c->mem_fd >= 0 ? 3 : 2, log, &so);
-        if (r < 0) {
-                err_set(err, LG_EK_START, -r, "start %s", a->v[0]);
-                free(a);
-                free(q);
-                return err_code(*err);
+        r = qemu_open_files(c, jail_uid(c->id), files, err);
+        if (r == 0) {
+                int fds[FD_END - 3] = {c->agent_fd,          qmp_theirs,
+                                       files[FD_MEM - 3],    files[FD_KERNEL - 3],
+                                       files[FD_INITRD - 3], files[FD_CONSOLE - 3]};
+                struct vmm_spawn_opts so = {.max_file_bytes = c->max_file_bytes,
+                                            .no_thp = c->mem_path != NULL,
+                                            .jail = jail,
+                                            .errbuf = why,
+                                            .errsz = sizeof(why)};
+
+                r = vmm_spawn(&q->base, a->v, fds, FD_END - 3, log, &so);
+                if (r < 0)
+                        err_set(err, LG_EK_START, -r, "start %s%s%s", binary, why[0] ? ": " : "",
+                                why);
         }
-        free(a);
+        /* The VMM has its copies now (the RAM descriptor is the caller's). */
+        for (int i = FD_KERNEL - 3; i < FD_END - 3; i++) {
+                if (files[i] >= 0)
+                        close(files[i]);
+        }
+        if (r < 0)
+                return err_code(*err);
         close(steal_fd(&qmp_theirs));
 
         r = qmp_open(steal_fd(&qmp_ours), QEMU_QMP_TIMEOUT_MS, &q->qmp);
@@ -261,14 +334,13 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
                 vmm_describe_exit(&q->base, how, sizeof(how));
                 vmm_log_first_line(log, said, sizeof(said));
                 /* The run directory (and the log) go away with the failed sandbox: quote it. */
-                err_set(err, LG_EK_START, -r, "QEMU did not come up (%s%s%s)", how,
-                        said[0] ? "; it said: " : "", said);
-                free(q);
-                return err_code(*err);
+                return err_set(err, LG_EK_START, -r, "QEMU did not come up (%s%s%s)", how,
+                               said[0] ? "; it said: " : "", said);
         }
-        log_debug("qemu %d started for %s (accel %s%s)", (int)q->base.pid, c->id,
-                  accel_name(c->accel), c->incoming ? ", incoming" : "");
+        log_debug("qemu %d started for %s (accel %s%s%s)", (int)q->base.pid, c->id,
+                  accel_name(c->accel), c->incoming ? ", incoming" : "", jail ? ", jailed" : "");
         *out = &q->base;
+        q = NULL;
         return 0;
 }
 

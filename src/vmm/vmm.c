@@ -4,9 +4,12 @@
 #include "common/err.h"
 #include "common/fs.h"
 #include "common/monotime.h"
+#include "jail/jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,8 +22,8 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
 #endif
 
 int vmm_start(const struct vmm_ops *ops, const struct vmm_config *c, struct vmm **out,
@@ -140,54 +143,82 @@ static int close_from(int from)
         return 0;
 }
 
+/* What the child reports on err_fd when it fails before exec. */
+struct child_failure {
+        int err;  /* errno */
+        int step; /* the jail step that failed, -1 outside the jail */
+};
+
+static void child_fail(int err_fd, int step)
+{
+        struct child_failure f = {errno, step};
+
+        if (write(err_fd, &f, sizeof(f)) < 0)
+                _exit(126);
+        _exit(127);
+}
+
 /*
- * In the child between fork and exec: only async-signal-safe calls, no
- * return. A failure is reported as its errno on err_fd (close-on-exec, so a
- * successful exec reports nothing).
+ * In the child between clone and exec: only async-signal-safe calls, no
+ * return. A failure is reported on err_fd (close-on-exec, so a successful
+ * exec reports nothing).
  */
 static void vmm_child(const char *const argv[], const int *fds, size_t nfds, int log_fd, int err_fd,
-                      pid_t parent, const struct vmm_spawn_opts *o)
+                      const struct vmm_spawn_opts *o)
 {
+        static char path_env[] = "PATH=/usr/bin:/bin";
+        static char *const clean_env[] = {path_env, NULL};
         rlim_t max_file = o->max_file_bytes ? (rlim_t)o->max_file_bytes : VMM_MAX_FILE_BYTES;
-        int moved[VMM_MAX_FDS], devnull, e, first_free = 3 + (int)nfds;
+        int moved[VMM_MAX_FDS], devnull, first_free = 3 + (int)nfds;
+        struct pollfd parent = {.fd = err_fd, .events = POLLOUT};
         sigset_t none;
 
         setpgid(0, 0); /* a terminal's ^C goes to us; we decide how the VM ends */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                _exit(127); /* parent already gone: do not leave an orphan VM */
+        /*
+         * Die with the parent. It may have died before the prctl: then the
+         * read end of err_fd is closed, which poll reports as POLLERR.
+         * (getppid() cannot tell: in a new pid namespace it is always 0.)
+         */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || poll(&parent, 1, 0) < 0 ||
+            (parent.revents & POLLERR))
+                _exit(127);
         if (o->no_thp && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
-                goto fail;
+                child_fail(err_fd, -1);
         /* Move every fd clear of 0..9 first so the dup2 calls below cannot clobber them. */
         for (size_t i = 0; i < nfds; i++) {
-                moved[i] = fcntl(fds[i], F_DUPFD, 10);
-                if (moved[i] < 0)
-                        goto fail;
+                moved[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD, 10);
+                if (fds[i] >= 0 && moved[i] < 0)
+                        child_fail(err_fd, -1);
         }
         log_fd = fcntl(log_fd, F_DUPFD, 10);
         err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 10);
         devnull = open("/dev/null", O_RDONLY);
         if (log_fd < 0 || err_fd < 0 || devnull < 0 || dup2(devnull, 0) < 0 ||
             dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
-                goto fail;
+                child_fail(err_fd, -1);
         for (size_t i = 0; i < nfds; i++) {
-                if (dup2(moved[i], 3 + (int)i) < 0)
-                        goto fail;
+                if (moved[i] >= 0 && dup2(moved[i], 3 + (int)i) < 0)
+                        child_fail(err_fd, -1);
         }
         /*
          * Nothing else of ours may leak into the VMM: keep err_fd (close-on-
          * exec) at the lowest free slot above the VMM's descriptors, close
-         * everything else.
+         * everything else, and the slots of absent descriptors.
          */
         {
                 int keep = fcntl(err_fd, F_DUPFD_CLOEXEC, first_free);
 
                 if (keep < 0)
-                        goto fail;
+                        child_fail(err_fd, -1);
                 err_fd = keep;
                 if (close_from(err_fd + 1) < 0)
-                        goto fail;
+                        child_fail(err_fd, -1);
                 for (int fd = first_free; fd < err_fd; fd++)
                         close(fd);
+                for (size_t i = 0; i < nfds; i++) {
+                        if (fds[i] < 0)
+                                close(3 + (int)i);
+                }
         }
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -201,24 +232,40 @@ static void vmm_child(const char *const argv[], const int *fds, size_t nfds, int
 
         signal(SIGXFSZ, SIG_IGN);
         if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
-                goto fail;
-        execvp(argv[0], (char *const *)argv);
-fail:
-        e = errno;
-        if (write(err_fd, &e, sizeof(e)) < 0)
-                _exit(126);
-        _exit(127);
+                child_fail(err_fd, -1);
+        if (o->jail != NULL) {
+                size_t step = 0;
+
+                if (jail_enter(o->jail, &step) < 0)
+                        child_fail(err_fd, (int)step);
+        }
+        execve(argv[0], (char *const *)argv, clean_env);
+        child_fail(err_fd, -1);
 }
+
+/* clone3's arguments, version 0 (Linux 5.3); defined here to keep <linux/sched.h> out. */
+struct vmm_clone_args {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
 
 int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nfds,
               const char *log_path, const struct vmm_spawn_opts *o)
 {
-        pid_t parent = getpid(), pid;
-        int log_fd, pidfd, saved, ep[2], child_errno = 0;
+        int log_fd, pidfd = -1, saved, ep[2];
+        struct child_failure f = {0, -1};
+        struct vmm_clone_args ca = {
+            .flags = CLONE_PIDFD,
+            .exit_signal = SIGCHLD,
+        };
+        pid_t pid;
         ssize_t n;
 
-        if (nfds > VMM_MAX_FDS)
+        if (nfds > VMM_MAX_FDS || argv[0][0] != '/')
                 return -EINVAL;
+        /* A jailed VMM gets namespaces of its own, and a network namespace with nothing in it. */
+        if (o->jail != NULL)
+                ca.flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+        ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
         log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (log_fd < 0)
                 return -errno;
@@ -227,35 +274,39 @@ int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nf
                 close(log_fd);
                 return -saved;
         }
-        pid = fork();
+        pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
         if (pid < 0) {
                 saved = errno;
                 close(log_fd);
                 close(ep[0]);
                 close(ep[1]);
+                snprintf(o->errbuf, o->errsz, "clone3: %s", strerror(saved));
                 return -saved;
         }
-        if (pid == 0)
-                vmm_child(argv, fds, nfds, log_fd, ep[1], parent, o);
+        if (pid == 0) {
+                close(ep[0]);
+                vmm_child(argv, fds, nfds, log_fd, ep[1], o);
+        }
         close(log_fd);
         close(ep[1]);
-        /* EOF: the exec happened. An int: it failed, and this is why. */
+        /* EOF: the exec happened. A record: it failed, and this is why. */
         do {
-                n = read(ep[0], &child_errno, sizeof(child_errno));
+                n = read(ep[0], &f, sizeof(f));
         } while (n < 0 && errno == EINTR);
         close(ep[0]);
-        if (n == (ssize_t)sizeof(child_errno)) {
+        if (n == (ssize_t)sizeof(f)) {
                 while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                         ;
-                return child_errno > 0 ? -child_errno : -EIO;
-        }
-        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-        if (pidfd < 0) {
-                saved = errno;
-                kill(pid, SIGKILL);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                return -saved;
+                close(pidfd);
+                if (f.step >= 0 && o->jail != NULL) {
+                        char what[PATH_MAX + 64];
+
+                        jail_step_name(o->jail, (size_t)f.step, what, sizeof(what));
+                        snprintf(o->errbuf, o->errsz, "jail: %s: %s", what, strerror(f.err));
+                } else {
+                        snprintf(o->errbuf, o->errsz, "exec %s: %s", argv[0], strerror(f.err));
+                }
+                return f.err > 0 ? -f.err : -EIO;
         }
         v->pid = pid;
         v->pidfd = pidfd;

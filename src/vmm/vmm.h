@@ -22,7 +22,7 @@ struct vmm;
 
 struct vmm_config {
         const char *id;      /* sandbox id, used in the process name */
-        const char *run_dir; /* per-sandbox directory: console.log, vmm.log */
+        const char *run_dir; /* per-sandbox directory: console.log, vmm.log, root/ (the jail) */
         const char *kernel;
         const char *initrd;
         const char *cmdline;
@@ -38,11 +38,19 @@ struct vmm_config {
         const char *mem_path;
         int mem_shared;
         /*
-         * When >= 0: an open descriptor of mem_path, handed to the VMM, which
-         * maps the file through it (/dev/fd/N). A template rebuilt under the
-         * same path meanwhile cannot give a clone RAM and state of two builds.
+         * The guest RAM itself, required with mem_path: an open descriptor
+         * handed to the VMM, which maps it through /proc/self/fd/N. For a
+         * clone, a sealed memfd holding the template's RAM (template.h): the
+         * VMM must open it read-write (QEMU 7.2 does, even for a private
+         * mapping), and the seal is what keeps the VMM from writing it.
          */
         int mem_fd;
+        /*
+         * Jail the VMM (jail.h) in these cgroups (cgroup.procs files,
+         * NULL-terminated). Not jailed: jail 0 (not root).
+         */
+        int jail;
+        const char *const *cgroup_procs;
         /* Start paused, waiting for ops->restore (a clone); kernel/initrd/cmdline unused. */
         int incoming;
         /* Cap on any file the VMM writes; 0 = VMM_MAX_FILE_BYTES. Raised only for a snapshot
@@ -113,19 +121,23 @@ void vmm_log_first_line(const char *path, char *out, size_t outsz);
 /* "exited with status 1", "killed by signal 9", "running". */
 void vmm_describe_exit(const struct vmm *v, char *out, size_t outsz);
 
+struct jail;
+
 /*
- * Spawn helper for engines: fork + exec argv with fds[0..nfds) (at most
- * VMM_MAX_FDS) placed at descriptors 3, 4, ..., stdin from /dev/null,
- * stdout/stderr appended to log_path, in its own process group, killed if we
- * die (PR_SET_PDEATHSIG), files it writes capped at o->max_file_bytes (0 =
- * VMM_MAX_FILE_BYTES). Fills v->pid and v->pidfd.
+ * Spawn helper for engines: clone + exec argv (argv[0] an absolute path)
+ * with a clean environment and fds[0..nfds) (at most VMM_MAX_FDS; -1 leaves
+ * that slot closed) placed at descriptors 3, 4, ..., stdin from /dev/null,
+ * stdout/stderr appended to log_path, in its own process group, killed if
+ * we die (PR_SET_PDEATHSIG). With o->jail: in new mount, pid, ipc, uts and
+ * net namespaces, through the jail's steps (jail.h). Fills v->pid and
+ * v->pidfd; on failure o->errbuf says which step failed.
  *
  * Threads: PR_SET_PDEATHSIG fires when the *thread* that forked exits, so
  * only call this from threads that live as long as the VMMs they start.
  */
-#define VMM_MAX_FDS 4
+#define VMM_MAX_FDS 6
 struct vmm_spawn_opts {
-        uint64_t max_file_bytes;
+        uint64_t max_file_bytes; /* cap on every file the VMM writes; 0 = VMM_MAX_FILE_BYTES */
         /*
          * No transparent huge pages in the VMM (PR_SET_THP_DISABLE, kept
          * across exec). For VMs whose guest RAM is a file: their anonymous
@@ -133,6 +145,9 @@ struct vmm_spawn_opts {
          * to 2 MiB — TCG's translation buffer above all.
          */
         int no_thp;
+        const struct jail *jail; /* NULL: not jailed (not root) */
+        char *errbuf;            /* out: why it failed */
+        size_t errsz;
 };
 int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nfds,
               const char *log_path, const struct vmm_spawn_opts *o)

@@ -23,7 +23,7 @@ wait_idle() { # wait_idle N: until the pool holds N idle sandboxes and its pre-s
         done
         return 1
 }
-vmms() { pgrep -fc -- "$LUMINAGUARD_HOME/run/"; }
+vmms() { vmm_pids | wc -l; }
 
 "$LG" run -- true >/dev/null 2>&1 # image and template
 
@@ -115,7 +115,7 @@ hits=$(status 'd["hits"]')
 
 t_begin "SIGTERM: the pool destroys everything and removes its socket"
 kill -TERM "$POOL_PID"; wait "$POOL_PID"; rc=$?; POOL_PID=
-if [ $rc -eq 0 ] && [ "$(rundirs)" -eq 0 ] && ! pgrep -f -- "$LUMINAGUARD_HOME/run/" >/dev/null &&
+if [ $rc -eq 0 ] && [ "$(rundirs)" -eq 0 ] && [ -z "$(vmm_pids)" ] &&
         [ ! -e "$LUMINAGUARD_HOME/pool.sock" ]; then t_pass
 else t_fail "rc=$rc run dirs $(rundirs)"; fi
 

@@ -101,7 +101,8 @@ wait $pa; ra=$?; wait $pb; rb=$?
 t_begin "kill -9 of QEMU mid-command: clear error (123), nothing left"
 "$LG" run -- sh -c 'echo started; sleep 60' >"$TMP/o" 2>"$TMP/e" </dev/null & p=$!
 for _ in $(seq 100); do grep -q started "$TMP/o" 2>/dev/null && break; sleep 0.1; done
-pkill -9 -f -- "$LUMINAGUARD_HOME/run/" || true
+# shellcheck disable=SC2046
+kill -9 $(vmm_pids) 2>/dev/null || true
 wait $p; RC=$?
 if [ "$RC" -eq 123 ] && grep -q "killed by signal 9" "$TMP/e" && leftovers; then t_pass
 else t_fail "rc=$RC: $(cat "$TMP/e")"; fi

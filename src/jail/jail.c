@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "jail/jail.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SECBIT_NOROOT
+#define SECBIT_NOROOT                      (1 << 0)
+#define SECBIT_NOROOT_LOCKED               (1 << 1)
+#define SECBIT_NO_SETUID_FIXUP             (1 << 2)
+#define SECBIT_NO_SETUID_FIXUP_LOCKED      (1 << 3)
+#define SECBIT_KEEP_CAPS_LOCKED            (1 << 5)
+#define SECBIT_NO_CAP_AMBIENT_RAISE        (1 << 6)
+#define SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
+#endif
+
+/* Limits of the VMM process itself; the guest's own are the guest kernel's business. */
+#define JAIL_NOFILE 256 /* QEMU holds a few dozen descriptors */
+#define JAIL_NPROC  64  /* threads of this uid: QEMU runs ~6 */
+
+uid_t jail_uid(const char *id)
+{
+        unsigned v = 0;
+
+        /* sb-<12 hex>: the first four hex digits pick the uid. */
+        for (int i = 3; i < 7 && id[i] != '\0'; i++) {
+                char c = id[i];
+
+                v = v * 16 + (unsigned)(c >= 'a' ? c - 'a' + 10 : c - '0');
+        }
+        return (uid_t)(JAIL_ID_BASE + 1 + (v & 0xffff)); /* never the group's own id */
+}
+
+int jail_available(char *why, size_t whysz)
+{
+        if (geteuid() != 0) {
+                snprintf(why, whysz, "not root: namespaces, cgroups and uid changes need it");
+                return 0;
+        }
+        why[0] = '\0';
+        return 1;
+}
+
+static const char *keep(struct jail *j, const char *s)
+{
+        size_t n = strlen(s) + 1;
+        char *out;
+
+        if (j->used + n > sizeof(j->arena))
+                return NULL;
+        out = j->arena + j->used;
+        memcpy(out, s, n);
+        j->used += n;
+        return out;
+}
+
+/* root + path, kept in the arena. */
+static const char *under(struct jail *j, const char *root, const char *path)
+{
+        char buf[PATH_MAX];
+
+        if (snprintf(buf, sizeof(buf), "%s%s", root, path) >= (int)sizeof(buf))
+                return NULL;
+        return keep(j, buf);
+}
+
+/* Add a step. A NULL path where one is due means the arena overflowed. */
+static int step(struct jail *j, enum jail_op op, const char *a, const char *b, int dev)
+{
+        int needs_a = op != JAIL_PRIVATE_MOUNTS && op != JAIL_RLIMITS &&
+                      op != JAIL_DROP_PRIVILEGES && op != JAIL_NO_NEW_PRIVS;
+        int needs_b = op == JAIL_SYMLINK || op == JAIL_BIND_RO;
+
+        if (j->nsteps == JAIL_MAX_STEPS || (needs_a && a == NULL) || (needs_b && b == NULL))
+                return -ENOMEM;
+        j->steps[j->nsteps++] = (struct jail_step){.op = op, .a = a, .b = b, .dev = dev};
+        return 0;
+}
+
+/* Every parent directory of path (below root) first. */
+static int mkdirs(struct jail *j, const char *root, const char *path)
+{
+        char buf[PATH_MAX];
+        int r = 0;
+
+        snprintf(buf, sizeof(buf), "%s", path);
+        for (char *p = buf + 1; r == 0 && (p = strchr(p, '/')) != NULL; p++) {
+                *p = '\0';
+                r = step(j, JAIL_MKDIR, under(j, root, buf), NULL, 0);
+                *p = '/';
+        }
+        return r;
+}
+
+/*
+ * Bring a host path into the jail the way it is on the host: a symbolic
+ * link stays a link (merged-/usr systems: /lib -> usr/lib), a directory or
+ * file is bound read-only, a missing one is skipped.
+ */
+static int mirror(struct jail *j, const char *root, const char *path, int dev)
+{
+        char target[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+        int r;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        r = mkdirs(j, root, path);
+        if (r < 0)
+                return r;
+        if (S_ISLNK(st.st_mode)) {
+                n = readlink(path, target, sizeof(target) - 1);
+                if (n < 0)
+                        return -errno;
+                target[n] = '\0';
+                return step(j, JAIL_SYMLINK, keep(j, target), under(j, root, path), 0);
+        }
+        r = step(j, S_ISDIR(st.st_mode) ? JAIL_MKDIR : JAIL_TOUCH, under(j, root, path), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_BIND_RO, keep(j, path), under(j, root, path), dev);
+        return r;
+}
+
+static int valid_id(const char *id)
+{
+        size_t n = strlen(id);
+
+        if (n < 4 || n > 32 || strncmp(id, "sb-", 3) != 0)
+                return 0;
+        for (size_t i = 3; i < n; i++) {
+                if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+                        return 0;
+        }
+        return 1;
+}
+
+int jail_plan(struct jail *j, const struct jail_config *c, struct lg_err **err)
+{
+        static const char *const system[] = {"/lib",       "/lib64",          "/usr/lib",
+                                             "/usr/lib64", "/usr/share/qemu", "/usr/share/seabios"};
+        static const char *const devices[] = {"/dev/null", "/dev/zero", "/dev/urandom"};
+        struct stat st;
+        int r = 0;
+
+        memset(j, 0, sizeof(*j));
+        if (!valid_id(c->id))
+                return err_set(err, LG_EK_INTERNAL, EINVAL, "jail: bad sandbox id '%s'", c->id);
+        if (c->root[0] != '/' || strstr(c->root, "/../") != NULL || lstat(c->root, &st) < 0 ||
+            !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+                return err_set(err, LG_EK_INTERNAL, EINVAL,
+                               "jail: root %s is not a directory of ours", c->root);
+        if (c->binary[0] != '/' || access(c->binary, X_OK) < 0)
+                return err_set(err, LG_EK_START, errno ? errno : EINVAL,
+                               "jail: VMM binary %s is not an executable absolute path", c->binary);
+        j->uid = jail_uid(c->id);
+        j->gid = JAIL_GID;
+
+        for (const char *const *p = c->cgroup_procs; r == 0 && p != NULL && *p != NULL; p++)
+                r = step(j, JAIL_JOIN_CGROUP, keep(j, *p), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_PRIVATE_MOUNTS, NULL, NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_MOUNT_TMPFS, keep(j, c->root), NULL, 0);
+        for (size_t i = 0; r == 0 && i < sizeof(system) / sizeof(system[0]); i++)
+                r = mirror(j, c->root, system[i], 0);
+        if (r == 0)
+                r = mirror(j, c->root, c->binary, 0);
+        for (size_t i = 0; r == 0 && i < sizeof(devices) / sizeof(devices[0]); i++)
+                r = mirror(j, c->root, devices[i], 1);
+        if (r == 0 && c->kvm)
+                r = mirror(j, c->root, "/dev/kvm", 1);
+        if (r == 0)
+                r = step(j, JAIL_MKDIR, under(j, c->root, "/proc"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_MOUNT_PROC, under(j, c->root, "/proc"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_PIVOT, keep(j, c->root), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_ROOT_RO, keep(j, "/"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_HOSTNAME, keep(j, "lg-vmm"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_RLIMITS, NULL, NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_DROP_PRIVILEGES, NULL, NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_NO_NEW_PRIVS, NULL, NULL, 0);
+        if (r < 0)
+                return err_set(err, LG_EK_INTERNAL, -r, "jail: plan for %s", c->id);
+        return 0;
+}
+
+void jail_step_name(const struct jail *j, size_t i, char *out, size_t outsz)
+{
+        static const char *const names[] = {
+            [JAIL_JOIN_CGROUP] = "join cgroup",
+            [JAIL_PRIVATE_MOUNTS] = "make mounts private",
+            [JAIL_MOUNT_TMPFS] = "mount the root tmpfs on",
+            [JAIL_MKDIR] = "mkdir",
+            [JAIL_TOUCH] = "create",
+            [JAIL_SYMLINK] = "symlink",
+            [JAIL_BIND_RO] = "bind read-only",
+            [JAIL_MOUNT_PROC] = "mount proc on",
+            [JAIL_PIVOT] = "pivot_root into",
+            [JAIL_ROOT_RO] = "remount read-only",
+            [JAIL_HOSTNAME] = "set hostname",
+            [JAIL_RLIMITS] = "set rlimits",
+            [JAIL_DROP_PRIVILEGES] = "drop privileges",
+            [JAIL_NO_NEW_PRIVS] = "set no_new_privs",
+        };
+        const struct jail_step *s;
+
+        if (i >= j->nsteps) {
+                snprintf(out, outsz, "step %zu", i);
+                return;
+        }
+        s = &j->steps[i];
+        snprintf(out, outsz, "%s%s%s%s%s", names[s->op], s->a ? " " : "", s->a ? s->a : "",
+                 s->b ? " -> " : "", s->b ? s->b : "");
+}
+
+/* ---- the child side: system calls only ---- */
+
+static int write_str(const char *path, const char *s)
+{
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = write(fd, s, strlen(s));
+        if (n < 0) {
+                int e = errno;
+
+                close(fd);
+                return -e;
+        }
+        close(fd);
+        return 0;
+}
+
+static int bind_ro(const struct jail_step *s)
+{
+        unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | (s->dev ? 0 : MS_NODEV);
+
+        if (mount(s->a, s->b, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return -errno;
+        /* A bind mount takes its flags only on remount. */
+        if (mount(NULL, s->b, NULL, fl, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+static int set_rlimits(void)
+{
+        static const struct {
+                int res;
+                rlim_t v;
+        } lim[] = {
+            {RLIMIT_NOFILE, JAIL_NOFILE},
+            {RLIMIT_NPROC, JAIL_NPROC},
+            {RLIMIT_CORE, 0}, /* guest memory must not land in a core file */
+        };
+
+        for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+                struct rlimit rl = {lim[i].v, lim[i].v};
+
+                if (setrlimit(lim[i].res, &rl) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+static int drop_privileges(const struct jail *j)
+{
+        /* Bounding set and ambient set first, while CAP_SETPCAP is still ours. */
+        for (int cap = 0; cap <= 63; cap++) {
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                        return -errno;
+        }
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return -errno;
+        /* No way back to root's powers, even through a setuid binary or an exec as uid 0. */
+        if (prctl(PR_SET_SECUREBITS,
+                  SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                      SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
+                      SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+                  0, 0, 0) < 0)
+                return -errno;
+        if (syscall(SYS_setgroups, 0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0 ||
+            setresuid(j->uid, j->uid, j->uid) < 0)
+                return -errno;
+        /* setresuid away from 0 cleared the permitted and effective sets; make sure. */
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[2];
+
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        if (d[0].permitted | d[0].effective | d[0].inheritable | d[1].permitted | d[1].effective |
+            d[1].inheritable)
+                return -EPERM;
+        return 0;
+}
+
+static int run_step(const struct jail *j, const struct jail_step *s)
+{
+        switch (s->op) {
+        case JAIL_JOIN_CGROUP:
+                return write_str(s->a, "0");
+        case JAIL_PRIVATE_MOUNTS:
+                return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? -errno : 0;
+        case JAIL_MOUNT_TMPFS:
+                return mount("lg-vmm", s->a, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             "size=1m,nr_inodes=256,mode=0755") < 0
+                           ? -errno
+                           : 0;
+        case JAIL_MKDIR:
+                return mkdir(s->a, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        case JAIL_TOUCH: {
+                int fd = open(s->a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+                if (fd < 0)
+                        return -errno;
+                close(fd);
+                return 0;
+        }
+        case JAIL_SYMLINK:
+                return symlink(s->a, s->b) < 0 ? -errno : 0;
+        case JAIL_BIND_RO:
+                return bind_ro(s);
+        case JAIL_MOUNT_PROC:
+                /* A new pid namespace: this /proc shows the VMM and nothing else. */
+                return mount("proc", s->a, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0
+                           ? -errno
+                           : 0;
+        case JAIL_PIVOT:
+                /* pivot_root(".", "."): the old root ends up on top, then goes. */
+                if (chdir(s->a) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+                    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+                        return -errno;
+                return 0;
+        case JAIL_ROOT_RO:
+                return mount(NULL, s->a, NULL,
+                             MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             NULL) < 0
+                           ? -errno
+                           : 0;
+        case JAIL_HOSTNAME:
+                return sethostname(s->a, strlen(s->a)) < 0 ? -errno : 0;
+        case JAIL_RLIMITS:
+                return set_rlimits();
+        case JAIL_DROP_PRIVILEGES:
+                return drop_privileges(j);
+        case JAIL_NO_NEW_PRIVS:
+                return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+        }
+        return -EINVAL;
+}
+
+int jail_enter(const struct jail *j, size_t *failed)
+{
+        for (size_t i = 0; i < j->nsteps; i++) {
+                int r = run_step(j, &j->steps[i]);
+
+                if (r < 0) {
+                        *failed = i;
+                        return r;
+                }
+        }
+        return 0;
+}
