@@ -36,11 +36,13 @@ step "integration: run in micro-VMs" tests/integration/test_run.sh build
 step "integration: doctor, image, usage" tests/integration/test_cli.sh build
 step "integration: templates and clones" tests/integration/test_template.sh build
 step "integration: warm pool" tests/integration/test_pool.sh build
+step "security: the VMM jail" tests/security/test_jail.sh build
 if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
         step "integration under ASan+UBSan" tests/integration/test_run.sh build-san
         step "integration: doctor, image, usage (ASan+UBSan)" tests/integration/test_cli.sh build-san
         step "integration: templates and clones (ASan+UBSan)" tests/integration/test_template.sh build-san
         step "integration: warm pool (ASan+UBSan)" tests/integration/test_pool.sh build-san
+        step "security: the VMM jail (ASan+UBSan)" tests/security/test_jail.sh build-san
 fi
 
 echo

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "jail/cgroup.h"
 #include "common/err.h"
+#include "common/cleanup.h"
 #include "common/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -238,11 +240,16 @@ int cgroup_destroy(struct cgroup *cg, char *left, size_t leftsz)
 
 int cgroup_remove_id(const char *id)
 {
-        char parents[CGROUP_MAX_DIRS][PATH_MAX], left[PATH_MAX];
+        char parents[CGROUP_MAX_DIRS][PATH_MAX];
         struct cgroup cg;
-        int r = cgroup_paths(id, &cg, parents);
+        int r = cgroup_paths(id, &cg, parents), ret = 0;
 
-        return r < 0 ? r : cgroup_destroy(&cg, left, sizeof(left));
+        for (unsigned i = 0; r == 0 && i < cg.ndirs; i++) {
+                /* Once, without waiting: a cgroup still in use is not garbage. */
+                if (rmdir(cg.dirs[i]) < 0 && errno != ENOENT && ret == 0)
+                        ret = -errno;
+        }
+        return r < 0 ? r : ret;
 }
 
 int cgroup_probe(char *what, size_t whatsz)
@@ -268,4 +275,32 @@ int cgroup_probe(char *what, size_t whatsz)
         r = parent_dir("memory", parent, sizeof(parent));
         snprintf(what, whatsz, "v1 (memory, cpu, pids), sandboxes under %s", r == 0 ? parent : "?");
         return r;
+}
+
+int cgroup_gc(int grace_sec)
+{
+        char parents[CGROUP_MAX_DIRS][PATH_MAX];
+        struct cgroup cg;
+        int n = 0;
+
+        if (cgroup_paths("sb-0", &cg, parents) < 0)
+                return 0;
+        for (unsigned i = 0; i < cg.ndirs; i++) {
+                _cleanup_dir_ DIR *d = opendir(parents[i]);
+                struct dirent *de;
+
+                while (d != NULL && (de = readdir(d)) != NULL) {
+                        char dir[PATH_MAX + 300];
+                        struct stat st;
+
+                        if (strncmp(de->d_name, "sb-", 3) != 0)
+                                continue;
+                        snprintf(dir, sizeof(dir), "%s/%s", parents[i], de->d_name);
+                        /* Young: perhaps a sandbox between mkdir and its VMM joining. */
+                        if (stat(dir, &st) < 0 || time(NULL) - st.st_mtime < grace_sec)
+                                continue;
+                        n += rmdir(dir) == 0; /* a cgroup in use refuses (EBUSY) */
+                }
+        }
+        return n;
 }

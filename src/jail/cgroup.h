@@ -45,8 +45,15 @@ int cgroup_create(const char *id, const struct cgroup_limits *l, struct cgroup *
  */
 int cgroup_destroy(struct cgroup *cg, char *left, size_t leftsz);
 
-/* Remove a sandbox's cgroups by id (garbage collection after a crash). */
+/* Remove a dead sandbox's cgroups by id (garbage collection after a crash); no waiting. */
 int cgroup_remove_id(const char *id);
+
+/*
+ * Remove every sandbox cgroup below our parent that is empty and older than
+ * grace_sec, whatever home it belonged to: one whose VMM died after its run
+ * directory was collected. Returns how many went.
+ */
+int cgroup_gc(int grace_sec);
 
 /* "v1" or "v2" and whether limits can be set here; for doctor. 0 ok, -errno not. */
 int cgroup_probe(char *what, size_t whatsz);

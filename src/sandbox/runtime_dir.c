@@ -3,6 +3,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "jail/cgroup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -121,11 +122,15 @@ int rundir_gc(const char *home)
                 snprintf(dir, sizeof(dir), "%s/%s", runroot, de->d_name);
                 if (rundir_alive(dir))
                         continue;
+                /* Its VMM died with its owner (PR_SET_PDEATHSIG): the cgroup is empty. */
+                (void)cgroup_remove_id(de->d_name);
                 if (fs_remove_tree(dir) == 0) {
                         log_info("removed leftovers of dead sandbox %s", de->d_name);
                         n++;
                 }
         }
+        /* Cgroups whose VMM outlived its run directory (killed later): no id to go by. */
+        (void)cgroup_gc(RUNDIR_GRACE_SEC);
         return n;
 }
 

@@ -238,6 +238,11 @@ static void vmm_child(const char *const argv[], const int *fds, size_t nfds, int
 
                 if (jail_enter(o->jail, &step) < 0)
                         child_fail(err_fd, (int)step);
+                /* Changing credentials cleared the parent-death signal: set it again. */
+                parent.fd = err_fd; /* moved since */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || poll(&parent, 1, 0) < 0 ||
+                    (parent.revents & POLLERR))
+                        _exit(127);
         }
         execve(argv[0], (char *const *)argv, clean_env);
         child_fail(err_fd, -1);
