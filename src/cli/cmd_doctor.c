@@ -9,6 +9,8 @@
 #include "common/err.h"
 #include "common/hostmem.h"
 #include "common/paths.h"
+#include "jail/cgroup.h"
+#include "jail/jail.h"
 #include "image/image.h"
 #include "vmm/accel.h"
 
@@ -16,13 +18,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -176,23 +176,34 @@ static void check_busybox(void)
                        "/bin/busybox: %s: image builds will fail", strerror(-r));
 }
 
+/* The jailer's cgroups: which version, and whether a sandbox's limits can really be set. */
 static void check_cgroup(void)
 {
-        struct statfs fs, uni;
+        struct cgroup_limits l = {.memory_bytes = 64 << 20, .cpu_millis = 500, .pids = 8};
+        struct lg_err *err = NULL;
+        struct cgroup cg;
+        char what[PATH_MAX + 64], left[PATH_MAX], id[32];
 
-        if (statfs("/sys/fs/cgroup", &fs) < 0)
-                report(L_FAIL, "cgroups", "mount cgroup2 on /sys/fs/cgroup", "/sys/fs/cgroup: %s",
-                       strerror(errno));
-        else if (fs.f_type == CGROUP2_SUPER_MAGIC)
-                report(L_OK, "cgroups", NULL, "v2 (unified) at /sys/fs/cgroup");
-        else if (statfs("/sys/fs/cgroup/unified", &uni) == 0 && uni.f_type == CGROUP2_SUPER_MAGIC)
-                report(L_OK, "cgroups", NULL,
-                       "hybrid: v1 controllers, v2 at /sys/fs/cgroup/unified");
-        else if (fs.f_type == TMPFS_MAGIC)
-                report(L_OK, "cgroups", NULL, "v1 at /sys/fs/cgroup");
+        if (cgroup_probe(what, sizeof(what)) < 0) {
+                report(L_FAIL, "cgroups",
+                       "mount the memory, cpu and pids controllers (v1) or cgroup2", "%s", what);
+                return;
+        }
+        if (geteuid() != 0) {
+                report(L_WARN, "cgroups", "run as root to jail VMMs", "%s; not root: no limits",
+                       what);
+                return;
+        }
+        snprintf(id, sizeof(id), "sb-d0c%08x", (unsigned)getpid());
+        if (cgroup_create(id, &l, &cg, &err) < 0) {
+                report(L_FAIL, "cgroups", "see docs/operations.md#cgroups", "%s", err->msg);
+                err_free(&err);
+                return;
+        }
+        if (cgroup_destroy(&cg, left, sizeof(left)) < 0)
+                report(L_WARN, "cgroups", NULL, "%s; the probe's cgroup %s remains", what, left);
         else
-                report(L_FAIL, "cgroups", "mount cgroup2 on /sys/fs/cgroup",
-                       "/sys/fs/cgroup is not a cgroup mount");
+                report(L_OK, "cgroups", NULL, "%s: memory, cpu and pids limits can be set", what);
 }
 
 static void check_seccomp(void)
@@ -265,12 +276,21 @@ static void check_disk(const char *home)
 
 static void check_user(void)
 {
-        if (geteuid() == 0)
-                report(L_OK, "privileges", NULL, "running as root");
+        const char *env = getenv("LUMINAGUARD_JAIL");
+        char why[128];
+
+        if (env != NULL && strcmp(env, "off") == 0)
+                report(L_WARN, "jail", "unset LUMINAGUARD_JAIL",
+                       "LUMINAGUARD_JAIL=off: VMMs run with our privileges, unconfined");
+        else if (jail_available(why, sizeof(why)))
+                report(L_OK, "jail", NULL,
+                       "VMMs run jailed: own namespaces, read-only root, cgroup, uid %u+, no "
+                       "capabilities",
+                       JAIL_ID_BASE);
         else
-                report(L_OK, "privileges", NULL,
-                       "running as uid %u (TCG needs no privileges; /dev/kvm needs its group)",
-                       (unsigned)geteuid());
+                report(L_WARN, "jail", "run luminaguard as root",
+                       "VMMs run unjailed, with uid %u's privileges (%s)", (unsigned)geteuid(),
+                       why);
 }
 
 int cmd_doctor(int argc, char **argv)
@@ -283,7 +303,7 @@ int cmd_doctor(int argc, char **argv)
                 fprintf(help ? stdout : stderr,
                         "usage: luminaguard doctor\n\nChecks the host: accelerator, QEMU, "
                         "base image, busybox-static,\ncgroups, seccomp, memory, disk, "
-                        "privileges. Exit status 1 when a check FAILs.\n");
+                        "the jail. Exit status 1 when a check FAILs.\n");
                 return help ? 0 : LG_EXIT_USAGE;
         }
         if (paths_home(home, sizeof(home)) < 0) {
