@@ -8,6 +8,7 @@ pkgs=(
         clang-format           # style is checked by the test target
         libjansson-dev         # JSON (QMP, reports)
         libssl-dev             # libcrypto: SHA-256 of image recipes
+        libseccomp-dev         # the process backend's system-call allow-list
         qemu-system-x86        # the VMM (microvm machine)
         busybox-static         # guest userland in the initramfs
         cpio gzip lz4          # initramfs assembly, kernel unpacking

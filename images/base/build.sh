@@ -13,7 +13,8 @@
 #   LG_KERNEL_PACKAGE   kernel package to use instead of the current
 #                       linux-image-cloud-amd64 dependency
 #
-# Writes OUTDIR/vmlinux, initramfs.cpio.gz, cmdline, manifest. Progress lines
+# Writes OUTDIR/vmlinux, initramfs.cpio.gz, rootfs/ (the initramfs's tree, for
+# the process backend), cmdline, manifest. Progress lines
 # "step N/M: what" go to stdout, errors to stderr; exit status 1 on failure.
 # Never installs anything on the host.
 set -euo pipefail
@@ -177,6 +178,11 @@ head -c 4 "$WORK/vmlinux" 2>/dev/null | grep -q $'^\x7fELF' ||
         die "could not unpack the ELF kernel from $BZ (not an LZ4 bzImage?)"
 mv "$WORK/vmlinux" "$OUT/vmlinux"
 mv "$WORK/initramfs.cpio.gz" "$OUT/initramfs.cpio.gz"
+# The same tree unpacked: the process backend's read-only root (no device nodes,
+# no kernel modules: it shares the host's kernel).
+rm -rf "$R/lib/modules"/*.ko
+: >"$R/lib/modules/order"
+mv "$R" "$OUT/rootfs"
 echo "$CMDLINE" >"$OUT/cmdline"
 {
         echo "kernel_package=$PKG"

@@ -36,8 +36,12 @@ void agent_exit(struct agent *a, int code)
         exec_drop_all(a);
         fileops_drop_all(a);
         chan_drain(&a->ch, SHUTDOWN_FLUSH_MS);
-        sync();
-        if (a->poweroff || getpid() == 1) {
+        /*
+         * Only a VM's init powers off (and syncs first). Pid 1 of the process
+         * backend's namespace just exits: that ends its namespace.
+         */
+        if (a->poweroff) {
+                sync();
                 log_info("powering off");
                 reboot(RB_POWER_OFF);
                 log_error("power off: %s", strerror(errno));

@@ -271,8 +271,12 @@ int main(int argc, char **argv)
         }
         if (optind != argc || (fd >= 0 && dev != NULL))
                 usage();
-        /* As the initramfs's /init we set the system up ourselves and power off on exit. */
-        if (getpid() == 1) {
+        /*
+         * As the initramfs's /init we set the system up ourselves and power
+         * off on exit. Pid 1 with a channel given is the process backend:
+         * the first process of a pid namespace the jailer set up, not a VM.
+         */
+        if (getpid() == 1 && fd < 0 && dev == NULL) {
                 sysinit_run();
                 a->poweroff = 1;
         }

@@ -192,8 +192,21 @@ int cmd_run(int argc, char **argv)
             .intr_fd = intr_fd,
         };
 
+        /*
+         * Said plainly to a person at a terminal (and with -v): this is no VM.
+         * Not into a pipe, where stderr is the command's own.
+         */
+        if (o.backend == SANDBOX_PROCESS) {
+                if (isatty(STDERR_FILENO))
+                        log_warn("--backend process: no VM; the command runs on this host's "
+                                 "kernel, confined by namespaces, a cgroup and a seccomp "
+                                 "allow-list");
+                else
+                        log_info("--backend process: no VM; the command runs on this host's "
+                                 "kernel");
+        }
         /* A running pool hands over a sandbox in milliseconds; otherwise start one here. */
-        if (!o.cold) {
+        if (!o.cold && o.backend == SANDBOX_VM) {
                 r = run_in_pool(home, &o, &x, &io, &res, &err);
                 if (r == 0) {
                         status = run_status(&o, &res);
@@ -213,6 +226,9 @@ int cmd_run(int argc, char **argv)
             .intr_fd = intr_fd,
             .build_image = 1,
             .cold = o.cold,
+            .backend = o.backend,
+            .pids = o.pids,
+            .disk_bytes = o.disk_bytes,
         };
         enum spawn_path how;
 

@@ -26,6 +26,11 @@ const char run_opts_usage[] =
     "      --boot-timeout DUR  give up if the sandbox is not ready within DUR (default 60s)\n"
     "      --cold              boot the VM from scratch instead of restoring the image's\n"
     "                          template (slower; the template is built on first use)\n"
+    "      --backend vm|process  vm (default): a micro-VM. process: no VM, the command\n"
+    "                          runs on the host's kernel in a jail with a seccomp\n"
+    "                          allow-list (faster, a weaker boundary; root only)\n"
+    "      --pids N            process backend: at most N tasks (default 256)\n"
+    "      --disk SIZE         process backend: writable space (default 64M)\n"
     "  -h, --help              this help\n"
     "\n"
     "Exit status: the command's, 128+N if signal N ended it, 124 timed out,\n"
@@ -70,6 +75,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
             {"image", required_argument, NULL, 'I'},
             {"boot-timeout", required_argument, NULL, 'B'},
             {"cold", no_argument, NULL, 'C'},
+            {"backend", required_argument, NULL, 'K'},
+            {"pids", required_argument, NULL, 'P'},
+            {"disk", required_argument, NULL, 'D'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -137,6 +145,28 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                 case 'C':
                         o->cold = 1;
                         break;
+                case 'K':
+                        if (strcmp(optarg, "vm") == 0)
+                                o->backend = SANDBOX_VM;
+                        else if (strcmp(optarg, "process") == 0)
+                                o->backend = SANDBOX_PROCESS;
+                        else
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--backend %s: expected vm or process", optarg);
+                        break;
+                case 'P':
+                        if (parse_uint(optarg, 8, 65536, &v) < 0)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--pids %s: expected a number from 8 to 65536",
+                                               optarg);
+                        o->pids = (unsigned)v;
+                        break;
+                case 'D':
+                        if (parse_size(optarg, &v) < 0 || v < (1ull << 20) || v > (64ull << 30))
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--disk %s: expected a size from 1M to 64G", optarg);
+                        o->disk_bytes = v;
+                        break;
                 case 'h':
                         o->help = 1;
                         return 0;
@@ -150,6 +180,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
         if (optind >= argc)
                 return err_set(err, LG_EK_USAGE, 0,
                                "missing command: luminaguard run [OPTIONS] -- CMD [ARGS...]");
+        /* Not silently ignored: a VM's limits are its memory and vCPUs. */
+        if (o->backend == SANDBOX_VM && (o->pids || o->disk_bytes))
+                return err_set(err, LG_EK_USAGE, 0,
+                               "--pids and --disk apply to --backend process only (a VM is "
+                               "bounded by --memory and --cpus)");
         if (argv[optind][0] == '\0')
                 return err_set(err, LG_EK_USAGE, 0, "the command is an empty string");
         o->argv = argv + optind;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sandbox/sandbox.h"
+
 struct lg_err;
 
 #define RUN_DEFAULT_TIMEOUT_MS 30000 /* the seeds' default tool timeout */
@@ -24,6 +26,9 @@ struct run_opts {
         char **argv; /* the command: points into the caller's argv */
         int argc;
         int cold; /* always cold-boot, no template */
+        enum sandbox_backend backend;
+        unsigned pids;       /* 0 = default */
+        uint64_t disk_bytes; /* 0 = default */
         int help;
 };
 

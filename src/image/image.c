@@ -28,7 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *const image_files[] = {"vmlinux", "initramfs.cpio.gz", "cmdline", "manifest"};
+/* The manifest last: it is written last, so its presence means the rest is there. */
+static const char *const image_files[] = {"vmlinux", "initramfs.cpio.gz", "rootfs/sbin/lg-agent",
+                                          "cmdline", "manifest"};
 
 /* Names become path components: keep them boring. */
 static int check_name(const char *name, struct lg_err **err)
@@ -94,7 +96,8 @@ int image_inspect(const char *home, const char *name, struct image_info *info, s
                 return r;
         if (snprintf(p->dir, sizeof(p->dir), "%s/images/%s", home, name) >= (int)sizeof(p->dir) ||
             path_in(p->kernel, p->dir, "vmlinux") < 0 ||
-            path_in(p->initrd, p->dir, "initramfs.cpio.gz") < 0)
+            path_in(p->initrd, p->dir, "initramfs.cpio.gz") < 0 ||
+            path_in(p->rootfs, p->dir, "rootfs") < 0)
                 return err_set(err, LG_EK_USAGE, ENAMETOOLONG, "image directory under %s", home);
 
         if (image_recipe_find(name, &recipe, &rerr) < 0 ||

@@ -22,8 +22,9 @@ struct image_paths {
         char dir[PATH_MAX];
         char kernel[PATH_MAX];
         char initrd[PATH_MAX];
-        char cmdline[1024]; /* content of the cmdline file, no newline */
-        char key[65];       /* recipe key, hex SHA-256 */
+        char rootfs[PATH_MAX]; /* the initramfs's tree, for the process backend */
+        char cmdline[1024];    /* content of the cmdline file, no newline */
+        char key[65];          /* recipe key, hex SHA-256 */
 };
 
 /*

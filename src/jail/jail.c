@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,9 +30,11 @@
 #define SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
 #endif
 
-/* Limits of the VMM process itself; the guest's own are the guest kernel's business. */
-#define JAIL_NOFILE 256 /* QEMU holds a few dozen descriptors */
-#define JAIL_NPROC  64  /* threads of this uid: QEMU runs ~6 */
+/* Limits of a VMM process; the guest's own are the guest kernel's business. */
+#define JAIL_VMM_NOFILE 256 /* QEMU holds a few dozen descriptors */
+#define JAIL_VMM_NPROC  64  /* threads of this uid: QEMU runs ~6 */
+/* A process sandbox runs commands: ordinary limits (the cgroup bounds the total). */
+#define JAIL_PROC_NOFILE 1024
 
 uid_t jail_uid(const char *id)
 {
@@ -82,8 +86,9 @@ static const char *under(struct jail *j, const char *root, const char *path)
 static int step(struct jail *j, enum jail_op op, const char *a, const char *b, int dev)
 {
         int needs_a = op != JAIL_PRIVATE_MOUNTS && op != JAIL_RLIMITS &&
-                      op != JAIL_DROP_PRIVILEGES && op != JAIL_NO_NEW_PRIVS;
-        int needs_b = op == JAIL_SYMLINK || op == JAIL_BIND_RO;
+                      op != JAIL_DROP_PRIVILEGES && op != JAIL_NO_NEW_PRIVS && op != JAIL_SECCOMP;
+        int needs_b = op == JAIL_SYMLINK || op == JAIL_BIND_RO || op == JAIL_MOUNT_TMPFS ||
+                      op == JAIL_MOUNT_OVERLAY;
 
         if (j->nsteps == JAIL_MAX_STEPS || (needs_a && a == NULL) || (needs_b && b == NULL))
                 return -ENOMEM;
@@ -149,33 +154,21 @@ static int valid_id(const char *id)
         return 1;
 }
 
-int jail_plan(struct jail *j, const struct jail_config *c, struct lg_err **err)
+/* A path that goes into a mount option string: no separators of its syntax. */
+static int option_safe(const char *path)
+{
+        return strpbrk(path, ",:\\") == NULL;
+}
+
+/* The VMM's world: system libraries, its binary and firmware, three devices. */
+static int plan_vmm(struct jail *j, const struct jail_config *c)
 {
         static const char *const system[] = {"/lib",       "/lib64",          "/usr/lib",
                                              "/usr/lib64", "/usr/share/qemu", "/usr/share/seabios"};
         static const char *const devices[] = {"/dev/null", "/dev/zero", "/dev/urandom"};
-        struct stat st;
-        int r = 0;
+        int r = step(j, JAIL_MOUNT_TMPFS, keep(j, c->root),
+                     keep(j, "size=1m,nr_inodes=256,mode=0755"), 0);
 
-        memset(j, 0, sizeof(*j));
-        if (!valid_id(c->id))
-                return err_set(err, LG_EK_INTERNAL, EINVAL, "jail: bad sandbox id '%s'", c->id);
-        if (c->root[0] != '/' || strstr(c->root, "/../") != NULL || lstat(c->root, &st) < 0 ||
-            !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-                return err_set(err, LG_EK_INTERNAL, EINVAL,
-                               "jail: root %s is not a directory of ours", c->root);
-        if (c->binary[0] != '/' || access(c->binary, X_OK) < 0)
-                return err_set(err, LG_EK_START, errno ? errno : EINVAL,
-                               "jail: VMM binary %s is not an executable absolute path", c->binary);
-        j->uid = jail_uid(c->id);
-        j->gid = JAIL_GID;
-
-        for (const char *const *p = c->cgroup_procs; r == 0 && p != NULL && *p != NULL; p++)
-                r = step(j, JAIL_JOIN_CGROUP, keep(j, *p), NULL, 0);
-        if (r == 0)
-                r = step(j, JAIL_PRIVATE_MOUNTS, NULL, NULL, 0);
-        if (r == 0)
-                r = step(j, JAIL_MOUNT_TMPFS, keep(j, c->root), NULL, 0);
         for (size_t i = 0; r == 0 && i < sizeof(system) / sizeof(system[0]); i++)
                 r = mirror(j, c->root, system[i], 0);
         if (r == 0)
@@ -194,12 +187,93 @@ int jail_plan(struct jail *j, const struct jail_config *c, struct lg_err **err)
                 r = step(j, JAIL_ROOT_RO, keep(j, "/"), NULL, 0);
         if (r == 0)
                 r = step(j, JAIL_HOSTNAME, keep(j, "lg-vmm"), NULL, 0);
+        j->nofile = JAIL_VMM_NOFILE;
+        j->nproc = JAIL_VMM_NPROC;
+        return r;
+}
+
+/*
+ * A process sandbox's world: the image's tree read-only under a tmpfs of
+ * disk_bytes (overlayfs), so every sandbox starts pristine and what it
+ * writes is bounded and vanishes with it; three devices; its own /proc.
+ */
+static int plan_process(struct jail *j, const struct jail_config *c)
+{
+        static const char *const devices[] = {"/dev/null", "/dev/zero", "/dev/urandom"};
+        char opts[PATH_MAX * 3 + 64];
+        const char *merged = under(j, c->root, "/merged");
+        int r;
+
+        if (!option_safe(c->rootfs) || !option_safe(c->root))
+                return -EINVAL;
+        snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=65536,mode=0755",
+                 (unsigned long long)c->disk_bytes);
+        r = step(j, JAIL_MOUNT_TMPFS, keep(j, c->root), keep(j, opts), 0);
+        if (r == 0)
+                r = step(j, JAIL_MKDIR, under(j, c->root, "/upper"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_MKDIR, under(j, c->root, "/work"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_MKDIR, merged, NULL, 0);
+        snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", c->rootfs,
+                 c->root, c->root);
+        if (r == 0)
+                r = step(j, JAIL_MOUNT_OVERLAY, merged, keep(j, opts), 0);
+        for (size_t i = 0; r == 0 && merged != NULL && i < sizeof(devices) / sizeof(devices[0]);
+             i++)
+                r = mirror(j, merged, devices[i], 1);
+        if (r == 0)
+                r = step(j, JAIL_MKDIR, under(j, c->root, "/merged/proc"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_MOUNT_PROC, under(j, c->root, "/merged/proc"), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_PIVOT, merged, NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_HOSTNAME, keep(j, "sandbox"), NULL, 0);
+        j->nofile = JAIL_PROC_NOFILE;
+        j->nproc = c->nproc;
+        return r;
+}
+
+int jail_plan(struct jail *j, const struct jail_config *c, struct lg_err **err)
+{
+        struct stat st;
+        int r = 0;
+
+        memset(j, 0, sizeof(*j));
+        if (!valid_id(c->id))
+                return err_set(err, LG_EK_INTERNAL, EINVAL, "jail: bad sandbox id '%s'", c->id);
+        if (c->root[0] != '/' || strstr(c->root, "/../") != NULL || lstat(c->root, &st) < 0 ||
+            !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+                return err_set(err, LG_EK_INTERNAL, EINVAL,
+                               "jail: root %s is not a directory of ours", c->root);
+        if (c->rootfs != NULL &&
+            (c->rootfs[0] != '/' || stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode) ||
+             c->seccomp == NULL || c->disk_bytes == 0 || c->nproc == 0))
+                return err_set(err, LG_EK_INTERNAL, EINVAL,
+                               "jail: process sandbox needs a root tree, a disk size, a task "
+                               "limit and a seccomp policy");
+        if (c->rootfs == NULL && (c->binary[0] != '/' || access(c->binary, X_OK) < 0))
+                return err_set(err, LG_EK_START, errno ? errno : EINVAL,
+                               "jail: VMM binary %s is not an executable absolute path", c->binary);
+        j->uid = jail_uid(c->id);
+        j->gid = JAIL_GID;
+        j->seccomp = c->seccomp;
+
+        for (const char *const *p = c->cgroup_procs; r == 0 && p != NULL && *p != NULL; p++)
+                r = step(j, JAIL_JOIN_CGROUP, keep(j, *p), NULL, 0);
+        if (r == 0)
+                r = step(j, JAIL_PRIVATE_MOUNTS, NULL, NULL, 0);
+        if (r == 0)
+                r = c->rootfs != NULL ? plan_process(j, c) : plan_vmm(j, c);
         if (r == 0)
                 r = step(j, JAIL_RLIMITS, NULL, NULL, 0);
         if (r == 0)
                 r = step(j, JAIL_DROP_PRIVILEGES, NULL, NULL, 0);
         if (r == 0)
                 r = step(j, JAIL_NO_NEW_PRIVS, NULL, NULL, 0);
+        if (r == 0 && c->seccomp != NULL)
+                r = step(j, JAIL_SECCOMP, NULL, NULL, 0);
         if (r < 0)
                 return err_set(err, LG_EK_INTERNAL, -r, "jail: plan for %s", c->id);
         return 0;
@@ -211,6 +285,7 @@ void jail_step_name(const struct jail *j, size_t i, char *out, size_t outsz)
             [JAIL_JOIN_CGROUP] = "join cgroup",
             [JAIL_PRIVATE_MOUNTS] = "make mounts private",
             [JAIL_MOUNT_TMPFS] = "mount the root tmpfs on",
+            [JAIL_MOUNT_OVERLAY] = "mount the root overlay on",
             [JAIL_MKDIR] = "mkdir",
             [JAIL_TOUCH] = "create",
             [JAIL_SYMLINK] = "symlink",
@@ -222,6 +297,7 @@ void jail_step_name(const struct jail *j, size_t i, char *out, size_t outsz)
             [JAIL_RLIMITS] = "set rlimits",
             [JAIL_DROP_PRIVILEGES] = "drop privileges",
             [JAIL_NO_NEW_PRIVS] = "set no_new_privs",
+            [JAIL_SECCOMP] = "load the seccomp policy",
         };
         const struct jail_step *s;
 
@@ -266,14 +342,14 @@ static int bind_ro(const struct jail_step *s)
         return 0;
 }
 
-static int set_rlimits(void)
+static int set_rlimits(const struct jail *j)
 {
-        static const struct {
+        const struct {
                 int res;
                 rlim_t v;
         } lim[] = {
-            {RLIMIT_NOFILE, JAIL_NOFILE},
-            {RLIMIT_NPROC, JAIL_NPROC},
+            {RLIMIT_NOFILE, j->nofile},
+            {RLIMIT_NPROC, j->nproc},
             {RLIMIT_CORE, 0}, /* guest memory must not land in a core file */
         };
 
@@ -325,8 +401,13 @@ static int run_step(const struct jail *j, const struct jail_step *s)
         case JAIL_PRIVATE_MOUNTS:
                 return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? -errno : 0;
         case JAIL_MOUNT_TMPFS:
-                return mount("lg-vmm", s->a, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                             "size=1m,nr_inodes=256,mode=0755") < 0
+                /* noexec for a VMM's (binds bring their own flags); a sandbox runs its files. */
+                return mount("luminaguard", s->a, "tmpfs",
+                             MS_NOSUID | MS_NODEV | (j->seccomp ? 0 : MS_NOEXEC), s->b) < 0
+                           ? -errno
+                           : 0;
+        case JAIL_MOUNT_OVERLAY:
+                return mount("luminaguard", s->a, "overlay", MS_NOSUID | MS_NODEV, s->b) < 0
                            ? -errno
                            : 0;
         case JAIL_MKDIR:
@@ -363,11 +444,15 @@ static int run_step(const struct jail *j, const struct jail_step *s)
         case JAIL_HOSTNAME:
                 return sethostname(s->a, strlen(s->a)) < 0 ? -errno : 0;
         case JAIL_RLIMITS:
-                return set_rlimits();
+                return set_rlimits(j);
         case JAIL_DROP_PRIVILEGES:
                 return drop_privileges(j);
         case JAIL_NO_NEW_PRIVS:
                 return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+        case JAIL_SECCOMP:
+                /* Last: every call above would be one more the policy must allow. */
+                return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, j->seccomp, 0, 0) < 0 ? -errno
+                                                                                        : 0;
         }
         return -EINVAL;
 }

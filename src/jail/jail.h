@@ -29,7 +29,10 @@
 #define LG_JAIL_JAIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+struct sock_fprog;
 
 struct lg_err;
 
@@ -46,12 +49,24 @@ struct jail_config {
         const char *binary;              /* the VMM executable (resolved to an absolute path) */
         int kvm;                         /* bind /dev/kvm */
         const char *const *cgroup_procs; /* cgroup.procs files to join; NULL-terminated */
+        /*
+         * The process backend instead of a VMM: the jail's root is an
+         * overlay of this directory (read-only) and a tmpfs of disk_bytes
+         * (the sandbox's writable layer, gone with it); binary is a path
+         * inside it; the seccomp program is loaded last. Writable /, no
+         * system libraries, hostname "sandbox".
+         */
+        const char *rootfs;
+        uint64_t disk_bytes;
+        unsigned nproc; /* RLIMIT_NPROC of the jailed uid */
+        const struct sock_fprog *seccomp;
 };
 
 enum jail_op {
         JAIL_JOIN_CGROUP,
         JAIL_PRIVATE_MOUNTS,
-        JAIL_MOUNT_TMPFS,
+        JAIL_MOUNT_TMPFS,   /* a: where, b: options */
+        JAIL_MOUNT_OVERLAY, /* a: where, b: options */
         JAIL_MKDIR,
         JAIL_TOUCH,
         JAIL_SYMLINK,
@@ -63,6 +78,7 @@ enum jail_op {
         JAIL_RLIMITS,
         JAIL_DROP_PRIVILEGES,
         JAIL_NO_NEW_PRIVS,
+        JAIL_SECCOMP,
 };
 
 struct jail_step {
@@ -76,6 +92,8 @@ struct jail {
         size_t nsteps;
         uid_t uid;
         gid_t gid;
+        unsigned nofile, nproc; /* rlimits */
+        const struct sock_fprog *seccomp;
         char arena[8192]; /* the strings the steps point into */
         size_t used;
 };

@@ -280,6 +280,14 @@ static int sandbox_start(const char *home, const struct sandbox_opts *o, struct 
                     .pids = SANDBOX_VMM_PIDS,
                 };
 
+                /* No VMM: the limits are the commands' own (the tmpfs counts as memory). */
+                if (o->backend == SANDBOX_PROCESS)
+                        l = (struct cgroup_limits){
+                            .memory_bytes = o->memory_mib << 20,
+                            .cpu_millis = o->cpus * 1000,
+                            .pids = o->pids ? o->pids : SANDBOX_DEFAULT_PIDS,
+                        };
+
                 r = cgroup_create(sb->id, &l, &sb->cg, err);
                 if (r < 0)
                         goto fail;
@@ -347,12 +355,23 @@ static int sandbox_start(const char *home, const struct sandbox_opts *o, struct 
         vc.mem_fd = mem_fd;
         vc.jail = jailed;
         vc.cgroup_procs = sb->cg.procs_list;
+        if (o->backend == SANDBOX_PROCESS) {
+                vc.rootfs = o->image != NULL ? o->image->rootfs : NULL;
+                vc.disk_bytes = o->disk_bytes ? o->disk_bytes : SANDBOX_DEFAULT_DISK;
+                vc.pids = o->pids ? o->pids : SANDBOX_DEFAULT_PIDS;
+                if (vc.rootfs == NULL || o->restore_state != NULL) {
+                        err_set(err, LG_EK_INTERNAL, EINVAL,
+                                "process sandbox: an image to start, no template");
+                        goto fail;
+                }
+        }
         vc.mem_shared = o->restore_state == NULL; /* booting a template writes its RAM file */
         vc.incoming = o->restore_state != NULL;
         if (o->full_ram_snapshot)
                 vc.max_file_bytes = (o->memory_mib << 20) + ((uint64_t)VMM_MAX_FILE_BYTES << 2);
 
-        r = vmm_start(&qemu_vmm_ops, &vc, &sb->vmm, err);
+        r = vmm_start(o->backend == SANDBOX_PROCESS ? &process_vmm_ops : &qemu_vmm_ops, &vc,
+                      &sb->vmm, err);
         close(sv[1]);
         sv[1] = -1;
         if (r < 0)

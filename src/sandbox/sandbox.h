@@ -18,8 +18,16 @@ struct agent_conn;
 struct image_paths;
 struct template_loaded;
 
+enum sandbox_backend {
+        SANDBOX_VM,      /* a QEMU micro-VM (the default) */
+        SANDBOX_PROCESS, /* lg-agent in the jail on the host's kernel (vmm/process.c) */
+};
+
 struct sandbox_opts {
         const struct image_paths *image; /* what to cold-boot (unused when restoring) */
+        enum sandbox_backend backend;
+        unsigned pids;       /* process backend: tasks (default SANDBOX_DEFAULT_PIDS) */
+        uint64_t disk_bytes; /* process backend: writable layer (default SANDBOX_DEFAULT_DISK) */
         /*
          * Guest RAM file, or NULL for anonymous RAM. When cold-booting, the
          * guest writes it (a template is being built); when restoring, it is
@@ -57,6 +65,9 @@ struct sandbox_opts {
  */
 #define SANDBOX_VMM_OVERHEAD_MIB 512
 #define SANDBOX_VMM_PIDS         64
+/* A process sandbox: its commands' tasks, and its writable layer (tmpfs, counted in memory). */
+#define SANDBOX_DEFAULT_PIDS 256
+#define SANDBOX_DEFAULT_DISK (64ull << 20)
 
 /*
  * Start a sandbox — cold boot, or restore from a template followed by RESEED

@@ -33,8 +33,11 @@ int sandbox_spawn(const char *home, const struct spawn_opts *o, struct sandbox *
             .cpus = o->cpus,
             .boot_timeout_ms = o->boot_timeout_ms,
             .intr_fd = o->intr_fd,
+            .backend = o->backend,
+            .pids = o->pids,
+            .disk_bytes = o->disk_bytes,
         };
-        if (!o->cold) {
+        if (!o->cold && o->backend == SANDBOX_VM) {
                 struct lg_err *terr = NULL;
 
                 built = template_ensure(home, &img, &shape, 0, 0, -1, &tpl, &terr) == -ENOENT;

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "sandbox/sandbox.h"
+
 struct lg_err;
 struct sandbox;
 
@@ -17,10 +19,13 @@ struct spawn_opts {
         const char *image; /* image name, "base" */
         uint64_t memory_mib;
         unsigned cpus;
-        int boot_timeout_ms; /* bound on each boot or restore */
-        int intr_fd;         /* readable = give up; -1 for none */
-        int build_image;     /* build the image when missing or stale */
-        int cold;            /* skip templates: always cold-boot */
+        int boot_timeout_ms;          /* bound on each boot or restore */
+        int intr_fd;                  /* readable = give up; -1 for none */
+        int build_image;              /* build the image when missing or stale */
+        int cold;                     /* skip templates: always cold-boot */
+        enum sandbox_backend backend; /* SANDBOX_PROCESS: never a template (no VM) */
+        unsigned pids;                /* process backend limits (sandbox.h) */
+        uint64_t disk_bytes;
 };
 
 /* How the sandbox came to be, for logs and benchmarks. */

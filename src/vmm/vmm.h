@@ -51,6 +51,10 @@ struct vmm_config {
          */
         int jail;
         const char *const *cgroup_procs;
+        /* The process engine: the image's tree, the writable layer's size, tasks. */
+        const char *rootfs;
+        uint64_t disk_bytes;
+        unsigned pids;
         /* Start paused, waiting for ops->restore (a clone); kernel/initrd/cmdline unused. */
         int incoming;
         /* Cap on any file the VMM writes; 0 = VMM_MAX_FILE_BYTES. Raised only for a snapshot
@@ -85,6 +89,7 @@ struct vmm {
 };
 
 extern const struct vmm_ops qemu_vmm_ops;
+extern const struct vmm_ops process_vmm_ops; /* no VM: lg-agent in the jail (process.c) */
 
 int vmm_start(const struct vmm_ops *ops, const struct vmm_config *c, struct vmm **out,
               struct lg_err **err) __attribute__((warn_unused_result));
