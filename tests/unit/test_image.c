@@ -28,6 +28,7 @@ static const char fake_build[] =
     "exit 1; }\n"
     "[ -e \"$D/SLOW\" ] && sleep 0.3\n"
     "echo kernel >\"$1/vmlinux\"; echo initrd >\"$1/initramfs.cpio.gz\"\n"
+    "mkdir -p \"$1/rootfs/sbin\"; echo agent >\"$1/rootfs/sbin/lg-agent\"\n"
     "echo 'console=ttyS0 quiet' >\"$1/cmdline\"\n"
     "echo kernel_version=fake >\"$1/manifest\"\n"
     "echo 'step 2/2: done'\n";

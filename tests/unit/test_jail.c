@@ -2,9 +2,11 @@
 /* The jailer's plan (src/jail/jail.h): validation, order, and what it lets in. */
 #include "common/err.h"
 #include "jail/jail.h"
+#include "jail/seccomp_policy.h"
 #include "unit.h"
 
 #include <limits.h>
+#include <linux/filter.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,4 +142,38 @@ TEST(uids_are_unprivileged_and_spread)
         CHECK(a > JAIL_ID_BASE && b > JAIL_ID_BASE && c > JAIL_ID_BASE);
         CHECK(a != b && a != c && b != c);
         CHECK(a != JAIL_GID);
+}
+
+TEST(process_plan_overlays_the_image_and_ends_with_seccomp)
+{
+        static struct jail j;
+        struct sock_fprog prog;
+        struct lg_err *err = NULL;
+        struct jail_config c = cfg();
+
+        CHECK_EQ_INT(seccomp_policy_build(&prog, &err), 0);
+        err_free(&err);
+        CHECK(prog.len > seccomp_policy_size()); /* a check per allowed call, at least */
+        c.rootfs = "/usr";                       /* any directory stands in for the image tree */
+        c.binary = "/sbin/lg-agent";             /* inside the tree: not checked on the host */
+        c.disk_bytes = 4 << 20;
+        c.nproc = 32;
+        c.seccomp = &prog;
+        CHECK_EQ_INT(plan(&c, &j), 0);
+        CHECK(find(&j, JAIL_MOUNT_OVERLAY, NULL) > find(&j, JAIL_MOUNT_TMPFS, NULL));
+        CHECK(strstr(j.steps[find(&j, JAIL_MOUNT_OVERLAY, NULL)].b, "lowerdir=/usr,") != NULL);
+        CHECK(strstr(j.steps[find(&j, JAIL_MOUNT_TMPFS, NULL)].b, "size=4194304") != NULL);
+        CHECK(find(&j, JAIL_ROOT_RO, NULL) < 0); /* the overlay is the writable layer */
+        CHECK(find(&j, JAIL_BIND_RO, "/usr/lib") < 0);
+        CHECK_EQ_INT(find(&j, JAIL_SECCOMP, NULL), (long)j.nsteps - 1);
+        CHECK(find(&j, JAIL_NO_NEW_PRIVS, NULL) < find(&j, JAIL_SECCOMP, NULL));
+        CHECK_EQ_INT(j.nproc, 32);
+        /* Without a policy, no process sandbox. */
+        c.seccomp = NULL;
+        CHECK(plan(&c, &j) < 0);
+        /* A path that would break the overlay's option string. */
+        c.seccomp = &prog;
+        c.rootfs = "/tmp/a,b";
+        CHECK(plan(&c, &j) < 0);
+        free(prog.filter);
 }
