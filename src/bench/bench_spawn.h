@@ -24,6 +24,10 @@ struct bench_spawn_opts {
         const char *baseline; /* compare with this earlier report; NULL = none */
 };
 
+/* The process backend against bwrap (bench_process.c): 0 or < 0. */
+int bench_process(const char *home, const struct bench_spawn_opts *o, FILE *out,
+                  struct lg_err **err) __attribute__((warn_unused_result));
+
 /* Returns 0, or 1 when a row is more than 10% worse than the baseline; < 0 on error. */
 int bench_spawn(const char *home, const struct bench_spawn_opts *o, FILE *out, struct lg_err **err)
     __attribute__((warn_unused_result));

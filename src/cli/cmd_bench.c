@@ -18,6 +18,7 @@ static const char bench_usage[] =
     "usage: luminaguard bench boot [--runs N] [--json FILE]\n"
     "       luminaguard bench spawn [--runs N] [--cold-runs N] [--pool-size N] [--rate R]\n"
     "                               [--seconds S] [--hold N] [--json FILE] [--baseline FILE]\n"
+    "       luminaguard bench spawn --backend process [--runs N] [--json FILE]\n"
     "\n"
     "  boot   cold boot to agent ready and 'run -- true' end to end, against plain\n"
     "         QEMU booting the same kernel and initramfs to a shell, interleaved.\n"
@@ -28,7 +29,9 @@ static const char bench_usage[] =
     "         rate under R requests/s for S s; memory and CPU of idle pooled sandboxes.\n"
     "         --hold N then holds N idle sandboxes at once and reports their memory and CPU.\n"
     "         --runs 100, --cold-runs 100, --pool-size 4, --rate 5, --seconds 20 by default.\n"
-    "         --baseline FILE flags rows more than 10%% slower (p50) and exits 1.\n";
+    "         --baseline FILE flags rows more than 10% slower (p50) and exits 1.\n"
+    "         --backend process: a jailed process sandbox to agent ready, created and\n"
+    "         destroyed, and 'run --backend process -- true', against bwrap --unshare-all.\n";
 
 static int bench_boot_cmd(int argc, char **argv)
 {
@@ -90,6 +93,7 @@ static int bench_spawn_cmd(int argc, char **argv)
             {"json", required_argument, NULL, 'j'},
             {"baseline", required_argument, NULL, 'b'},
             {"hold", required_argument, NULL, 'H'},
+            {"backend", required_argument, NULL, 'K'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -98,12 +102,20 @@ static int bench_spawn_cmd(int argc, char **argv)
         struct lg_err *err = NULL;
         char home[PATH_MAX];
         uint64_t v;
-        int c, r;
+        int c, r, process = 0;
 
         optind = 0;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
                 switch (c) {
+                case 'K':
+                        if (strcmp(optarg, "vm") != 0 && strcmp(optarg, "process") != 0) {
+                                fprintf(stderr, "luminaguard: error: --backend %s: vm or process\n",
+                                        optarg);
+                                return LG_EXIT_USAGE;
+                        }
+                        process = strcmp(optarg, "process") == 0;
+                        break;
                 case 'n':
                 case 'c':
                 case 'p':
@@ -145,7 +157,7 @@ static int bench_spawn_cmd(int argc, char **argv)
         }
         if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
-        r = bench_spawn(home, &o, stdout, &err);
+        r = process ? bench_process(home, &o, stdout, &err) : bench_spawn(home, &o, stdout, &err);
         if (r < 0) {
                 r = cli_report(err);
                 err_free(&err);

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `luminaguard bench spawn --backend process`: a jailed process sandbox
+ * against its nearest peer, bubblewrap with every namespace, in one run,
+ * interleaved sample by sample so that the machine's noise hits both.
+ */
+#include "bench/bench_spawn.h"
+#include "bench/stats.h"
+#include "common/err.h"
+#include "common/monotime.h"
+#include "image/image.h"
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum prow {
+        PROW_READY, /* sandbox_create -> agent READY (hello answered) */
+        PROW_CYCLE, /* create + destroy, verified: a whole throwaway sandbox */
+        PROW_RUN,   /* `luminaguard run --backend process -- true`, new process */
+        PROW_BWRAP, /* peer: bwrap --unshare-all --ro-bind / / true */
+        PROW_COUNT,
+};
+
+static const char *const prow_key[PROW_COUNT] = {"process_ready", "process_create_destroy",
+                                                 "run_true_process", "bwrap_peer"};
+static const char *const prow_name[PROW_COUNT] = {
+    "process sandbox -> agent ready",
+    "process sandbox create + destroy",
+    "run --backend process -- true",
+    "peer: bwrap --unshare-all true",
+};
+
+/* Run argv with stdio on /dev/null; ms to exit; the exit status in *status. */
+static int time_exec(const char *const argv[], double *ms, int *status)
+{
+        uint64_t t0 = mono_ns();
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+
+                dup2(null, 0);
+                dup2(null, 1);
+                dup2(null, 2);
+                execvp(argv[0], (char *const *)argv);
+                _exit(127);
+        }
+        while (waitpid(pid, status, 0) < 0) {
+                if (errno != EINTR)
+                        return -errno;
+        }
+        *ms = (double)(mono_ns() - t0) / 1e6;
+        return 0;
+}
+
+static int one_sandbox(const char *home, const struct image_paths *img, double *ready,
+                       double *cycle, struct lg_err **err)
+{
+        struct sandbox_opts so = {
+            .image = img,
+            .backend = SANDBOX_PROCESS,
+            .memory_mib = SANDBOX_DEFAULT_MEMORY_MIB,
+            .cpus = SANDBOX_DEFAULT_CPUS,
+            .boot_timeout_ms = 10000,
+            .intr_fd = -1,
+        };
+        struct sandbox *sb = NULL;
+        uint64_t t0 = mono_ns();
+        int r = sandbox_create(home, &so, &sb, err);
+
+        if (r < 0)
+                return r;
+        *ready = sandbox_ready_ms(sb);
+        r = sandbox_destroy(sb, err);
+        *cycle = (double)(mono_ns() - t0) / 1e6;
+        return r;
+}
+
+int bench_process(const char *home, const struct bench_spawn_opts *o, FILE *out,
+                  struct lg_err **err)
+{
+        static const char *const bwrap[] = {"bwrap", "--unshare-all", "--ro-bind", "/",
+                                            "/",     "--dev",         "/dev",      "--proc",
+                                            "/proc", "true",          NULL};
+        char self[PATH_MAX], path[PATH_MAX + 64];
+        const char *run[] = {self, "run", "--backend", "process", "--", "true", NULL};
+        struct image_paths img;
+        struct stats st[PROW_COUNT];
+        double *v[PROW_COUNT] = {NULL};
+        json_t *rows = NULL, *root = NULL;
+        ssize_t n;
+        int r = 0, status;
+
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "/proc/self/exe");
+        self[n] = '\0';
+        if (time_exec(bwrap, &(double){0}, &status) < 0 || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+                return err_set(err, LG_EK_USAGE, ENOENT,
+                               "the peer, bwrap, does not run here (apt-get install bubblewrap)");
+        r = image_ensure(home, "base", 1, 1, &img, err);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < PROW_COUNT; i++) {
+                v[i] = calloc(o->runs, sizeof(double));
+                if (v[i] == NULL) {
+                        r = err_set(err, LG_EK_INTERNAL, ENOMEM, "samples");
+                        goto out;
+                }
+        }
+        fprintf(out, "bench spawn --backend process: %u samples per row, interleaved...\n",
+                o->runs);
+        for (unsigned i = 0; i < o->runs; i++) {
+                r = one_sandbox(home, &img, &v[PROW_READY][i], &v[PROW_CYCLE][i], err);
+                if (r == 0 && (time_exec(run, &v[PROW_RUN][i], &status) < 0 || !WIFEXITED(status) ||
+                               WEXITSTATUS(status) != 0))
+                        r = err_set(err, LG_EK_START, 0, "'run --backend process -- true' failed");
+                if (r == 0 && (time_exec(bwrap, &v[PROW_BWRAP][i], &status) < 0 ||
+                               !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                        r = err_set(err, LG_EK_START, 0, "bwrap failed");
+                if (r < 0)
+                        goto out;
+        }
+        rows = json_object();
+        fprintf(out, "\n%-40s %5s %8s %8s %8s %8s %8s\n", "row (ms)", "n", "min", "p50", "p95",
+                "p99", "max");
+        for (int i = 0; i < PROW_COUNT; i++) {
+                stats_compute(v[i], o->runs, &st[i]);
+                fprintf(out, "%-40s %5zu %8.2f %8.2f %8.2f %8.2f %8.2f\n", prow_name[i], st[i].n,
+                        st[i].min, st[i].p50, st[i].p95, st[i].p99, st[i].max);
+                json_object_set_new(rows, prow_key[i],
+                                    json_pack("{s:I,s:f,s:f,s:f,s:f,s:f}", "n", (json_int_t)st[i].n,
+                                              "min_ms", st[i].min, "p50_ms", st[i].p50, "p95_ms",
+                                              st[i].p95, "p99_ms", st[i].p99, "max_ms", st[i].max));
+        }
+        fprintf(out, "\nready / bwrap (p50):            %.3f   (p95: %.3f)\n",
+                st[PROW_READY].p50 / st[PROW_BWRAP].p50, st[PROW_READY].p95 / st[PROW_BWRAP].p95);
+        fprintf(out, "create+destroy / bwrap (p50):   %.3f\n",
+                st[PROW_CYCLE].p50 / st[PROW_BWRAP].p50);
+        fprintf(out, "pool hits: the process backend has no pool yet (not measured)\n");
+        root = json_pack("{s:s,s:s,s:I,s:O}", "bench", "spawn", "backend", "process", "time",
+                         (json_int_t)time(NULL), "rows", rows);
+        if (o->json_path != NULL)
+                snprintf(path, sizeof(path), "%s", o->json_path);
+        else
+                snprintf(path, sizeof(path), "%s/bench/spawn-process-%lld.json", home,
+                         (long long)time(NULL));
+        if (json_dump_file(root, path, JSON_INDENT(2)) < 0)
+                fprintf(out, "could not write %s\n", path);
+        else
+                fprintf(out, "JSON report: %s\n", path);
+out:
+        json_decref(rows);
+        json_decref(root);
+        for (int i = 0; i < PROW_COUNT; i++)
+                free(v[i]);
+        return r;
+}
