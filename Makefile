@@ -117,6 +117,9 @@ install: all
 	install -D -m 0755 $(B)/bin/luminaguard $(DESTDIR)$(PREFIX)/bin/luminaguard
 	install -D -m 0755 $(B)/bin/lg-agent $(DESTDIR)$(PREFIX)/libexec/luminaguard/lg-agent
 	install -D -m 0755 images/base/build.sh $(DESTDIR)$(PREFIX)/share/luminaguard/images/base/build.sh
+	install -D -m 0644 tests/lib.sh $(DESTDIR)$(PREFIX)/share/luminaguard/tests/lib.sh
+	for f in tests/security/*.sh; do \
+		install -D -m 0755 $$f $(DESTDIR)$(PREFIX)/share/luminaguard/$$f || exit 1; done
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -18,6 +18,14 @@ t_expect() {
         return 1
 }
 
+# Rows of an attack table (tests/security): a_begin ATTACK EXPECTED, then
+# a_pass OBSERVED or a_fail OBSERVED. a_header prints the column titles.
+a_header() { printf '  %-4s  %-46s  %-30s  %s\n' "" attack expected observed; }
+a_begin() { T_NAME=$1; A_EXPECT=$2; }
+a_row() { printf '  %-4s  %-46s  %-30s  %s\n' "$1" "$T_NAME" "$A_EXPECT" "$2"; }
+a_pass() { T_PASS=$((T_PASS + 1)); a_row ok "$1"; }
+a_fail() { T_FAIL=$((T_FAIL + 1)); a_row FAIL "$1"; }
+
 t_summary() {
         printf '%s: %d passed, %d failed, %d skipped\n' "$T_SUITE" "$T_PASS" "$T_FAIL" "$T_SKIP"
         [ "$T_FAIL" -eq 0 ]
@@ -29,7 +37,7 @@ t_summary() {
 # replaces the EXIT trap and removes it itself).
 it_setup() {
         B=${1:-build}
-        LG=$PWD/$B/bin/luminaguard
+        LG=${LG_BIN:-$PWD/$B/bin/luminaguard} # LG_BIN: `luminaguard validate` runs itself
         export LUMINAGUARD_HOME=${LG_TEST_HOME:-/tmp/lg-test-home}
         # Sandbox cgroups of the tests go in a group of their own (cg_parents).
         export LUMINAGUARD_CGROUP=lg-test

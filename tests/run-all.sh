@@ -36,17 +36,16 @@ step "integration: run in micro-VMs" tests/integration/test_run.sh build
 step "integration: doctor, image, usage" tests/integration/test_cli.sh build
 step "integration: templates and clones" tests/integration/test_template.sh build
 step "integration: warm pool" tests/integration/test_pool.sh build
-step "security: the VMM jail" tests/security/test_jail.sh build
 step "integration: run, process backend" env LG_BACKEND=process tests/integration/test_run.sh build
-step "security: the process backend attacked from inside" tests/security/test_process.sh build
+# The attack suite (tests/security) as users run it: through the binary.
+step "security: luminaguard validate security" build/bin/luminaguard --home "$LG_TEST_HOME" validate security
 if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
         step "integration under ASan+UBSan" tests/integration/test_run.sh build-san
         step "integration: doctor, image, usage (ASan+UBSan)" tests/integration/test_cli.sh build-san
         step "integration: templates and clones (ASan+UBSan)" tests/integration/test_template.sh build-san
         step "integration: warm pool (ASan+UBSan)" tests/integration/test_pool.sh build-san
-        step "security: the VMM jail (ASan+UBSan)" tests/security/test_jail.sh build-san
         step "integration: run, process backend (ASan+UBSan)" env LG_BACKEND=process tests/integration/test_run.sh build-san
-        step "security: the process backend (ASan+UBSan)" tests/security/test_process.sh build-san
+        step "security: validate security (ASan+UBSan)" build-san/bin/luminaguard --home "$LG_TEST_HOME" validate security
 fi
 
 echo

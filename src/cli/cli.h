@@ -41,5 +41,6 @@ int cmd_doctor(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 
 #endif

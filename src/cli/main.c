@@ -18,13 +18,16 @@ static const char usage[] =
     "Run AI-agent actions in throwaway micro-VMs.\n"
     "\n"
     "Commands:\n"
-    "  run -- CMD...   run one command in a fresh micro-VM (see 'run --help')\n"
+    "  run -- CMD...   run one command in a fresh micro-VM (see 'run --help');\n"
+    "                  --backend process: in a jail on this host's kernel instead\n"
     "  doctor          check what this host offers and what is missing\n"
     "  image build     build the guest image (done automatically on first use)\n"
     "  image info      show the guest image and whether it is current\n"
     "  pool serve      keep sandboxes restored and idle for instant 'run'\n"
     "  pool status     the pool's counters, latencies and memory\n"
     "  bench boot      measure cold boot and 'run -- true' against plain QEMU\n"
+    "  bench spawn     time to a ready sandbox by path, pool hit rate, memory\n"
+    "  validate security  attack this host's sandboxes from inside; all must hold\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more diagnostics (repeat for debug)\n"
@@ -102,7 +105,7 @@ int main(int argc, char **argv)
                 int (*fn)(int, char **);
         } cmds[] = {
             {"run", cmd_run},     {"doctor", cmd_doctor}, {"image", cmd_image},
-            {"bench", cmd_bench}, {"pool", cmd_pool},
+            {"bench", cmd_bench}, {"pool", cmd_pool},     {"validate", cmd_validate},
         };
         int level = LG_LOG_WARN, i;
 
