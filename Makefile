@@ -118,6 +118,7 @@ install: all
 	install -D -m 0755 $(B)/bin/lg-agent $(DESTDIR)$(PREFIX)/libexec/luminaguard/lg-agent
 	install -D -m 0755 images/base/build.sh $(DESTDIR)$(PREFIX)/share/luminaguard/images/base/build.sh
 	install -D -m 0644 tests/lib.sh $(DESTDIR)$(PREFIX)/share/luminaguard/tests/lib.sh
+	install -D -m 0644 tests/security/attack.c $(DESTDIR)$(PREFIX)/share/luminaguard/tests/security/attack.c
 	for f in tests/security/*.sh; do \
 		install -D -m 0755 $$f $(DESTDIR)$(PREFIX)/share/luminaguard/$$f || exit 1; done
 

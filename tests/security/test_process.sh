@@ -78,6 +78,46 @@ t_begin "memory bomb: the cgroup's OOM killer ends it at --memory"
 prun --memory 64M -- dd if=/dev/zero of=/dev/null bs=200M count=1 >"$TMP/o" 2>&1; rc=$?
 [ $rc -eq 137 ] && t_pass || t_fail "rc=$rc: $(tail -2 "$TMP/o")"
 
+# System calls one by one, from a static program fed in through stdin.
+if cc -static -O1 -o "$TMP/attack" tests/security/attack.c 2>"$TMP/cc"; then
+        echo "system calls from inside a process sandbox:"
+        a_header
+        while read -r name want; do
+                a_begin "$name" "$want"
+                out=$("$LG" run --backend process -- sh -c "cat >/tmp/a; chmod +x /tmp/a; /tmp/a $name" \
+                        <"$TMP/attack" 2>/dev/null); rc=$?
+                case $want in
+                killed) seen=$([ $rc -eq $SIGSYS_EXIT ] && echo killed || echo "exit $rc $out") ;;
+                *) seen=$([ $rc -eq 1 ] && echo "${out#refused: }" || echo "exit $rc $out") ;;
+                esac
+                [ "$seen" = "$want" ] && a_pass "$seen" || a_fail "$seen"
+        done <<'LIST'
+ptrace killed
+mount killed
+unshare-user killed
+clone-newuser killed
+clone3 ENOSYS
+x32-abi killed
+i386-abi killed
+raw-socket EPERM
+packet-socket killed
+netlink-socket killed
+dev-kvm ENOENT
+dev-mem ENOENT
+init-module killed
+bpf killed
+keyctl killed
+setuid-root EPERM
+chroot killed
+perf-event killed
+userfaultfd killed
+io-uring killed
+settimeofday killed
+LIST
+else
+        t_begin "system calls one by one"; t_skip "no static C compiler to build the probe: $(head -1 "$TMP/cc")"
+fi
+
 t_begin "nothing left behind"
 leftovers >"$TMP/left" && t_pass || t_fail "$(cat "$TMP/left")"
 
