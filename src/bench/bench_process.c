@@ -9,12 +9,14 @@
 #include "common/err.h"
 #include "common/monotime.h"
 #include "image/image.h"
+#include "pool/pool.h"
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 enum prow {
+        PROW_HIT,   /* pool hit: request -> descriptors of a ready process sandbox */
         PROW_READY, /* sandbox_create -> agent READY (hello answered) */
         PROW_CYCLE, /* create + destroy, verified: a whole throwaway sandbox */
         PROW_RUN,   /* `luminaguard run --backend process -- true`, new process */
@@ -29,12 +32,12 @@ enum prow {
         PROW_COUNT,
 };
 
-static const char *const prow_key[PROW_COUNT] = {"process_ready", "process_create_destroy",
-                                                 "run_true_process", "bwrap_peer"};
+static const char *const prow_key[PROW_COUNT] = {"pool_hit_process", "process_ready",
+                                                 "process_create_destroy", "run_true_process",
+                                                 "bwrap_peer"};
 static const char *const prow_name[PROW_COUNT] = {
-    "process sandbox -> agent ready",
-    "process sandbox create + destroy",
-    "run --backend process -- true",
+    "pool hit -> agent ready (process pool)", "process sandbox -> agent ready",
+    "process sandbox create + destroy",       "run --backend process -- true",
     "peer: bwrap --unshare-all true",
 };
 
@@ -86,6 +89,82 @@ static int one_sandbox(const char *home, const struct image_paths *img, double *
         return r;
 }
 
+/* Idle sandboxes of the running pool, -1 when it does not answer. */
+static int pool_idle(const char *home)
+{
+        struct lg_err *err = NULL;
+        char *text = NULL;
+        json_t *j;
+        int n = -1;
+
+        if (pool_status(home, &text, &err) < 0) {
+                err_free(&err);
+                return -1;
+        }
+        j = json_loads(text, 0, NULL);
+        free(text);
+        if (j != NULL)
+                n = (int)json_integer_value(json_object_get(j, "idle"));
+        json_decref(j);
+        return n;
+}
+
+static int wait_idle(const char *home, int want)
+{
+        uint64_t deadline = mono_ms() + 30000;
+
+        while (mono_left_ms(deadline) > 0) {
+                if (pool_idle(home) == want)
+                        return 0;
+                usleep(2000);
+        }
+        return -ETIMEDOUT;
+}
+
+/* A process pool of 4, started as a child; each sample starts from a full pool. */
+static int pool_hits(const char *home, const char *self, const char *key, unsigned runs, double *v,
+                     struct lg_err **err)
+{
+        const char *const serve[] = {self,      "pool",   "serve", "--backend",
+                                     "process", "--size", "4",     NULL};
+        struct pool_request rq = {"base", key, SANDBOX_DEFAULT_MEMORY_MIB, SANDBOX_DEFAULT_CPUS,
+                                  "process"};
+        pid_t pid = fork();
+        int r = 0;
+
+        if (pid < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "fork");
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+
+                dup2(null, 0);
+                dup2(null, 1);
+                execv(self, (char *const *)serve);
+                _exit(127);
+        }
+        for (unsigned i = 0; r == 0 && i < runs; i++) {
+                struct pool_lease l;
+                uint64_t t0;
+
+                if (wait_idle(home, 4) < 0) {
+                        r = err_set(err, LG_EK_START, ETIMEDOUT, "the process pool did not fill");
+                        break;
+                }
+                t0 = mono_ns();
+                r = pool_acquire(home, &rq, -1, &l, err);
+                if (r == 0 && !l.hit)
+                        r = err_set(err, LG_EK_START, 0, "a pool miss from a full pool");
+                if (r == 0)
+                        v[i] = (double)(mono_ns() - t0) / 1e6;
+                if (r == 0)
+                        pool_release(&l);
+        }
+        kill(pid, SIGTERM);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        return r;
+}
+
 int bench_process(const char *home, const struct bench_spawn_opts *o, FILE *out,
                   struct lg_err **err)
 {
@@ -119,8 +198,13 @@ int bench_process(const char *home, const struct bench_spawn_opts *o, FILE *out,
                         goto out;
                 }
         }
-        fprintf(out, "bench spawn --backend process: %u samples per row, interleaved...\n",
+        fprintf(out,
+                "bench spawn --backend process: %u samples per row; pool hits first, then the "
+                "rest interleaved...\n",
                 o->runs);
+        r = pool_hits(home, self, img.key, o->runs, v[PROW_HIT], err);
+        if (r < 0)
+                goto out;
         for (unsigned i = 0; i < o->runs; i++) {
                 r = one_sandbox(home, &img, &v[PROW_READY][i], &v[PROW_CYCLE][i], err);
                 if (r == 0 && (time_exec(run, &v[PROW_RUN][i], &status) < 0 || !WIFEXITED(status) ||
@@ -148,7 +232,8 @@ int bench_process(const char *home, const struct bench_spawn_opts *o, FILE *out,
                 st[PROW_READY].p50 / st[PROW_BWRAP].p50, st[PROW_READY].p95 / st[PROW_BWRAP].p95);
         fprintf(out, "create+destroy / bwrap (p50):   %.3f\n",
                 st[PROW_CYCLE].p50 / st[PROW_BWRAP].p50);
-        fprintf(out, "pool hits: the process backend has no pool yet (not measured)\n");
+        fprintf(out, "pool hit / bwrap (p50):         %.3f   (p95: %.3f)\n",
+                st[PROW_HIT].p50 / st[PROW_BWRAP].p50, st[PROW_HIT].p95 / st[PROW_BWRAP].p95);
         root = json_pack("{s:s,s:s,s:I,s:O}", "bench", "spawn", "backend", "process", "time",
                          (json_int_t)time(NULL), "rows", rows);
         if (o->json_path != NULL)

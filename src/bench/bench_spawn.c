@@ -254,8 +254,12 @@ static int hit_once(struct bench *b, double *ms, int *hit, struct lg_err **err)
 {
         struct pool_lease l;
         uint64_t t0 = mono_ns();
-        int r = pool_acquire(b->home, "base", b->img.key, b->shape.memory_mib, b->shape.cpus, -1,
-                             &l, err);
+        struct pool_request rq = {.image = "base",
+                                  .image_key = b->img.key,
+                                  .memory_mib = b->shape.memory_mib,
+                                  .cpus = b->shape.cpus,
+                                  .backend = "vm"};
+        int r = pool_acquire(b->home, &rq, -1, &l, err);
 
         if (r < 0)
                 return r == -ENOENT || r == -ECONNREFUSED
@@ -536,7 +540,9 @@ int bench_spawn(const char *home, const struct bench_spawn_opts *o, FILE *out, s
                 struct pool_lease l;
 
                 /* A pool of the user's would skew every row: refuse rather than share. */
-                if (pool_acquire(home, "-", "-", 1, 1, -1, &l, err) != -ECONNREFUSED) {
+                struct pool_request probe = {"-", "-", 1, 1, "vm"};
+
+                if (pool_acquire(home, &probe, -1, &l, err) != -ECONNREFUSED) {
                         err_free(err);
                         return err_set(err, LG_EK_USAGE, EBUSY,
                                        "a pool is running on %s: stop it before benchmarking",

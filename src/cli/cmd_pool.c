@@ -20,7 +20,7 @@
 
 static const char pool_usage[] =
     "usage: luminaguard pool serve [--size N] [--prestart N] [--reserve SIZE] [--image NAME]\n"
-    "                              [--memory SIZE] [--cpus N]\n"
+    "                              [--memory SIZE] [--cpus N] [--backend vm|process]\n"
     "       luminaguard pool status\n"
     "\n"
     "  serve   keep N sandboxes (default 4) restored from the image's template, reseeded\n"
@@ -30,16 +30,23 @@ static const char pool_usage[] =
     "          wait for a clone's state: a request that finds no idle sandbox (a miss)\n"
     "          restores into one instead of starting a process. No sandbox is added while\n"
     "          the host has less than guest memory + --reserve (default 1G) available.\n"
+    "          --backend process keeps jailed process sandboxes instead (no VM; see\n"
+    "          'run --help'), for 'run --backend process'.\n"
     "  status  counters (hits, misses, replaced), restore and hand-over latencies, and\n"
     "          memory and CPU time of each idle sandbox, as JSON.\n";
 
 static int pool_serve_cmd(int argc, char **argv)
 {
         static const struct option longopts[] = {
-            {"size", required_argument, NULL, 'n'},     {"image", required_argument, NULL, 'I'},
-            {"prestart", required_argument, NULL, 'p'}, {"reserve", required_argument, NULL, 'r'},
-            {"memory", required_argument, NULL, 'm'},   {"cpus", required_argument, NULL, 'c'},
-            {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+            {"size", required_argument, NULL, 'n'},
+            {"image", required_argument, NULL, 'I'},
+            {"prestart", required_argument, NULL, 'p'},
+            {"reserve", required_argument, NULL, 'r'},
+            {"backend", required_argument, NULL, 'K'},
+            {"memory", required_argument, NULL, 'm'},
+            {"cpus", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         struct pool_config cfg = {
             .image = "base",
@@ -75,6 +82,14 @@ static int pool_serve_cmd(int argc, char **argv)
                                 goto usage;
                         cfg.reserve_mib = v >> 20;
                         break;
+                case 'K':
+                        if (strcmp(optarg, "vm") == 0)
+                                cfg.backend = SANDBOX_VM;
+                        else if (strcmp(optarg, "process") == 0)
+                                cfg.backend = SANDBOX_PROCESS;
+                        else
+                                goto usage;
+                        break;
                 case 'I':
                         if (optarg[0] == '\0' || strpbrk(optarg, "/.") != NULL)
                                 goto usage;
@@ -99,6 +114,8 @@ static int pool_serve_cmd(int argc, char **argv)
         }
         if (optind != argc)
                 goto usage;
+        if (cfg.backend == SANDBOX_PROCESS)
+                cfg.prestart = 0; /* nothing to pre-start: a process sandbox starts whole */
         if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
         sigemptyset(&set);

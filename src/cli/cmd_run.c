@@ -83,8 +83,15 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
                 err_free(&perr);
                 return -ENOENT;
         }
-        r = pool_acquire(home, o->image, img.key, o->memory_mib, o->cpus, io->intr_fd, &lease,
-                         &perr);
+        struct pool_request rq = {
+            .image = o->image,
+            .image_key = img.key,
+            .memory_mib = o->memory_mib,
+            .cpus = o->cpus,
+            .backend = o->backend == SANDBOX_PROCESS ? "process" : "vm",
+        };
+
+        r = pool_acquire(home, &rq, io->intr_fd, &lease, &perr);
         if (r < 0 && perr != NULL && perr->kind == LG_EK_INTERRUPTED) {
                 *err = perr;
                 return r;
@@ -206,7 +213,8 @@ int cmd_run(int argc, char **argv)
                                  "kernel");
         }
         /* A running pool hands over a sandbox in milliseconds; otherwise start one here. */
-        if (!o.cold && o.backend == SANDBOX_VM) {
+        /* A pool's process sandboxes have the default limits: other limits start their own. */
+        if (!o.cold && o.pids == 0 && o.disk_bytes == 0) {
                 r = run_in_pool(home, &o, &x, &io, &res, &err);
                 if (r == 0) {
                         status = run_status(&o, &res);

@@ -12,7 +12,8 @@
  *
  * Wire format: one JSON object per line; requests at most POOL_MAX_LINE
  * bytes, replies at most POOL_MAX_REPLY.
- *   -> {"op":"acquire","image":"base","image_key":"<sha256>","memory_mib":256,"cpus":1}
+ *   -> {"op":"acquire","image":"base","image_key":"<sha256>","memory_mib":256,"cpus":1,
+ *       "backend":"vm"}
  *   <- {"ok":true,"id":"sb-…","hit":true,"wait_ms":0.3}   + fds [agent, pidfd]
  *   <- {"ok":false,"error":"…","shape_mismatch":true}
  *   -> {"op":"status"}        <- {"ok":true, …counters, latencies, memory…}
@@ -23,6 +24,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sandbox/sandbox.h"
 
 struct lg_err;
 
@@ -45,6 +48,7 @@ struct pool_config {
          */
         uint64_t reserve_mib;
         int boot_timeout_ms;
+        enum sandbox_backend backend; /* SANDBOX_PROCESS: jailed agents, no template */
 };
 
 /* Serve until intr_fd is readable (SIGINT/SIGTERM); then destroy everything. */
@@ -62,16 +66,23 @@ struct pool_lease {
 
 #define POOL_CALL_TIMEOUT_MS 30000 /* a miss may restore; a wedged pool must not hang us */
 
+/* What a client asks for; a pool serves one of each. */
+struct pool_request {
+        const char *image;     /* name, "base" */
+        const char *image_key; /* its current key: a pool serving an older build does not match */
+        uint64_t memory_mib;
+        unsigned cpus;
+        const char *backend; /* "vm" or "process" */
+};
+
 /*
- * Ask the pool for a sandbox of this image (name and current key: a pool
- * still serving an image since rebuilt does not match) and shape.
+ * Ask the pool for a sandbox matching rq.
  * -ENOENT or -ECONNREFUSED: no pool runs (use another way); -EMEDIUMTYPE: it
- * serves another image, key or shape; other -errno: the pool failed or the
- * wait was interrupted through intr_fd (message and kind in *err).
+ * serves another image, key, shape or backend; other -errno: the pool failed
+ * or the wait was interrupted through intr_fd (message and kind in *err).
  */
-int pool_acquire(const char *home, const char *image, const char *image_key, uint64_t memory_mib,
-                 unsigned cpus, int intr_fd, struct pool_lease *l, struct lg_err **err)
-    __attribute__((warn_unused_result));
+int pool_acquire(const char *home, const struct pool_request *rq, int intr_fd, struct pool_lease *l,
+                 struct lg_err **err) __attribute__((warn_unused_result));
 
 /* End the lease: the pool destroys the sandbox. Closes every descriptor of l. */
 void pool_release(struct pool_lease *l);

@@ -94,8 +94,8 @@ static int pool_call(int fd, json_t *req, int intr_fd, json_t **reply, int *fds,
         return *reply != NULL && json_is_object(*reply) ? 0 : -EPROTO;
 }
 
-int pool_acquire(const char *home, const char *image, const char *image_key, uint64_t memory_mib,
-                 unsigned cpus, int intr_fd, struct pool_lease *l, struct lg_err **err)
+int pool_acquire(const char *home, const struct pool_request *rq, int intr_fd, struct pool_lease *l,
+                 struct lg_err **err)
 {
         int fds[FDPASS_MAX], conn, r;
         json_t *req, *reply = NULL;
@@ -106,8 +106,9 @@ int pool_acquire(const char *home, const char *image, const char *image_key, uin
         conn = pool_connect(home);
         if (conn < 0)
                 return conn; /* no pool: not an error the user needs to see */
-        req = json_pack("{s:s,s:s,s:s,s:I,s:i}", "op", "acquire", "image", image, "image_key",
-                        image_key, "memory_mib", (json_int_t)memory_mib, "cpus", (int)cpus);
+        req = json_pack("{s:s,s:s,s:s,s:I,s:i,s:s}", "op", "acquire", "image", rq->image,
+                        "image_key", rq->image_key, "memory_mib", (json_int_t)rq->memory_mib,
+                        "cpus", (int)rq->cpus, "backend", rq->backend);
         r = req ? pool_call(conn, req, intr_fd, &reply, fds, FDPASS_MAX, &nfds) : -ENOMEM;
         json_decref(req);
         if (r == 0 && !json_is_true(json_object_get(reply, "ok"))) {

@@ -230,6 +230,26 @@ static int pool_restore(struct pool *p, int may_build, struct sandbox **out, str
         int bad = 0, r;
         uint64_t t0 = mono_ns();
 
+        /* Process sandboxes start in milliseconds from the image itself: no template. */
+        if (p->cfg->backend == SANDBOX_PROCESS) {
+                struct sandbox_opts so = {
+                    .image = &p->img,
+                    .backend = SANDBOX_PROCESS,
+                    .memory_mib = p->shape.memory_mib,
+                    .cpus = p->shape.cpus,
+                    .boot_timeout_ms = p->cfg->boot_timeout_ms,
+                    .intr_fd = -1,
+                };
+
+                r = sandbox_create(p->home, &so, out, err);
+                if (r == 0) {
+                        pthread_mutex_lock(&p->mu);
+                        pool_stats_add(&p->st.restore_ms, (double)(mono_ns() - t0) / 1e6);
+                        pthread_mutex_unlock(&p->mu);
+                }
+                return r;
+        }
+
         r = pool_template(p, may_build, &t, &l, err);
         if (r < 0)
                 return r;
@@ -386,6 +406,8 @@ static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
         const char *key = json_string_value(json_object_get(req, "image_key"));
         json_int_t mem = json_integer_value(json_object_get(req, "memory_mib"));
         json_int_t cpus = json_integer_value(json_object_get(req, "cpus"));
+        const char *backend = json_string_value(json_object_get(req, "backend"));
+        const char *ours = p->cfg->backend == SANDBOX_PROCESS ? "process" : "vm";
         uint64_t t0 = mono_ns();
         struct lg_err *err = NULL;
         struct sandbox *sb;
@@ -396,8 +418,8 @@ static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
         /* Another image, a rebuilt one (other key) or another shape: not ours to serve. */
         if (image == NULL || strcmp(image, p->cfg->image) != 0 || key == NULL ||
             strcmp(key, p->img.key) != 0 || (uint64_t)mem != p->shape.memory_mib ||
-            (unsigned)cpus != p->shape.cpus)
-                return reply_error(c->fd, "the pool serves another image or VM shape", 1);
+            (unsigned)cpus != p->shape.cpus || strcmp(backend ? backend : "vm", ours) != 0)
+                return reply_error(c->fd, "the pool serves another image, shape or backend", 1);
         sb = pop_idle(p);
         hit = sb != NULL;
         if (!hit)
@@ -452,6 +474,8 @@ static int handle_status(struct pool *p, struct pool_client *c)
         json_object_set_new(st, "memory_mib", json_integer((json_int_t)p->shape.memory_mib));
         json_object_set_new(st, "cpus", json_integer(p->shape.cpus));
         json_object_set_new(st, "accel", json_string(accel_name(p->shape.accel)));
+        json_object_set_new(st, "backend",
+                            json_string(p->cfg->backend == SANDBOX_PROCESS ? "process" : "vm"));
         json_object_set_new(st, "size", json_integer(p->cfg->size));
         json_object_set_new(st, "idle", json_integer(nidle));
         json_object_set_new(st, "prestart", json_integer(p->cfg->prestart));
@@ -760,9 +784,12 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
         p->shape.memory_mib = c->memory_mib;
         p->shape.cpus = c->cpus;
         p->shape.accel = accel_choose(home, why, sizeof(why));
-        r = template_ensure(home, &p->img, &p->shape, 1, c->boot_timeout_ms, intr_fd, &p->tpl, err);
-        if (r < 0)
-                return r;
+        if (c->backend == SANDBOX_VM) {
+                r = template_ensure(home, &p->img, &p->shape, 1, c->boot_timeout_ms, intr_fd,
+                                    &p->tpl, err);
+                if (r < 0)
+                        return r;
+        }
         lfd = pool_listen(home, &lock_fd, err);
         if (lfd < 0) {
                 if (lock_fd >= 0)

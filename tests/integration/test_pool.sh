@@ -131,6 +131,21 @@ if [ $rc -eq 0 ] && [ "$(cat "$TMP/o")" = served ] && [ "$(status 'd["misses"]')
 else t_fail "rc=$rc $(cat "$TMP/o") $("$LG" pool status) $(cat "$TMP/pool2.log")"; fi
 kill -TERM "$POOL_PID"; wait "$POOL_PID"; POOL_PID=
 
+t_begin "a process-backend pool serves run --backend process, and VM runs bypass it"
+if [ "$(id -u)" != 0 ]; then t_skip "not root: the process backend runs only jailed"
+else
+        "$LG" pool serve --backend process --size 2 >"$TMP/pool3.log" 2>&1 &
+        POOL_PID=$!
+        for _ in $(seq 100); do [ "$(status 'd["idle"]' 2>/dev/null)" = 2 ] && break; sleep 0.1; done
+        "$LG" -vv run --backend process -- sh -c 'echo $$' >"$TMP/o" 2>"$TMP/e" </dev/null; rc=$?
+        "$LG" -vv run -- true >/dev/null 2>"$TMP/e2" </dev/null; rc2=$?
+        if [ $rc -eq 0 ] && grep -q "from the pool (hit" "$TMP/e" && [ $rc2 -eq 0 ] &&
+                ! grep -q "from the pool" "$TMP/e2" && [ "$(status 'd["backend"]')" = process ] &&
+                [ "$(status 'd["hits"]')" = 1 ]; then t_pass
+        else t_fail "rc=$rc/$rc2: $(cat "$TMP/e") $(cat "$TMP/e2")"; fi
+        kill -TERM "$POOL_PID"; wait "$POOL_PID"; POOL_PID=
+fi
+
 t_begin "without a pool, run still works"
 "$LG" run -- echo fine >"$TMP/o" 2>&1 && [ "$(cat "$TMP/o")" = fine ] && t_pass || t_fail "$(cat "$TMP/o")"
 
