@@ -48,7 +48,7 @@ HOST_LIBS := -ljansson -lcrypto -lseccomp
 COMMON_SRC  := $(wildcard src/common/*.c)
 PROTO_SRC   := $(wildcard src/proto/*.c)
 AGENT_SRC   := $(wildcard src/agent/*.c)
-HOSTLIB_SRC := $(wildcard src/jail/*.c src/vmm/*.c src/sandbox/*.c src/image/*.c src/bench/*.c src/pool/*.c) \
+HOSTLIB_SRC := $(wildcard src/jail/*.c src/net/*.c src/vmm/*.c src/sandbox/*.c src/image/*.c src/bench/*.c src/pool/*.c) \
                $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 MAIN_SRC    := src/cli/main.c
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -101,7 +101,17 @@ build-fuzz/replay_proto: $(FUZZ_SRC) tests/fuzz/replay_main.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $(FUZZ_SRC) tests/fuzz/replay_main.c
 
-fuzz: build-fuzz/fuzz_proto build-fuzz/replay_proto
+# The egress policy's parsers are pure too.
+FUZZ_NET_SRC := tests/fuzz/fuzz_net.c $(wildcard src/net/*.c)
+build-fuzz/fuzz_net: $(FUZZ_NET_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_NET_SRC)
+
+build-fuzz/replay_net: $(FUZZ_NET_SRC) tests/fuzz/replay_main.c $(FUZZ_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $(FUZZ_NET_SRC) tests/fuzz/replay_main.c $(PROTO_SRC) src/common/buf.c
+
+fuzz: build-fuzz/fuzz_proto build-fuzz/replay_proto build-fuzz/fuzz_net build-fuzz/replay_net
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
