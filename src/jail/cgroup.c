@@ -117,26 +117,50 @@ static int put(const char *dir, const char *file, const char *value)
         return r;
 }
 
-/* v2: the controllers must be enabled in every ancestor's subtree_control. */
+#define V2_CONTROLLERS "+memory +cpu +pids"
+
+/*
+ * v2: the controllers must be enabled in the subtree_control of every
+ * ancestor of the sandboxes' cgroups, from the root down. The kernel refuses
+ * that in a non-root cgroup with processes of its own ("no internal
+ * processes"): when our own cgroup is such, we move ourselves into a leaf
+ * below it (<own>/luminaguard-self) first — enough when luminaguard is the
+ * only process there (a delegated service cgroup); a shared one (a login
+ * session) cannot be fixed from here.
+ */
 static int v2_enable(const char *parent, struct lg_err **err)
 {
-        char up[PATH_MAX];
+        char up[PATH_MAX], leaf[PATH_MAX + 32];
         char *slash;
-        int r;
+        int r = 0;
 
         snprintf(up, sizeof(up), "%s", parent);
         slash = strrchr(up, '/');
         if (slash == NULL)
                 return err_set(err, LG_EK_START, EINVAL, "cgroup %s", parent);
         *slash = '\0';
-        r = put(up, "cgroup.subtree_control", "+memory +cpu +pids");
+        /* Ancestors above our own cgroup: best effort (they are somebody else's). */
+        for (char *p = up + strlen(CGROUP_ROOT); (p = strchr(p + 1, '/')) != NULL;) {
+                *p = '\0';
+                (void)put(up, "cgroup.subtree_control", V2_CONTROLLERS);
+                *p = '/';
+        }
+        (void)put(CGROUP_ROOT, "cgroup.subtree_control", V2_CONTROLLERS);
+        r = put(up, "cgroup.subtree_control", V2_CONTROLLERS);
+        if (r == -EBUSY) {
+                snprintf(leaf, sizeof(leaf), "%s/luminaguard-self", up);
+                if ((mkdir(leaf, 0755) == 0 || errno == EEXIST) &&
+                    put(leaf, "cgroup.procs", "0") == 0)
+                        r = put(up, "cgroup.subtree_control", V2_CONTROLLERS);
+        }
         if (r == 0)
-                r = put(parent, "cgroup.subtree_control", "+memory +cpu +pids");
+                r = put(parent, "cgroup.subtree_control", V2_CONTROLLERS);
         if (r < 0)
                 return err_set(err, LG_EK_START, -r,
                                "enable the memory, cpu and pids controllers below %s (cgroup v2 "
-                               "allows that only in a cgroup without processes of its own: run "
-                               "luminaguard in a cgroup delegated to it)",
+                               "allows that only in a cgroup without other processes: run "
+                               "luminaguard in a cgroup delegated to it, e.g. a systemd service "
+                               "with Delegate=yes)",
                                up);
         return 0;
 }
@@ -189,6 +213,15 @@ int cgroup_create(const char *id, const struct cgroup_limits *l, struct cgroup *
                         snprintf(v, sizeof(v), "%llu", (unsigned long long)l->memory_bytes);
                         what = cg->v2 ? "memory.max" : "memory.limit_in_bytes";
                         r = put(cg->dirs[i], what, v);
+                        /* No way around the limit through swap (absent without swap accounting). */
+                        if (r == 0) {
+                                int s = cg->v2 ? put(cg->dirs[i], "memory.swap.max", "0")
+                                               : put(cg->dirs[i], "memory.memsw.limit_in_bytes", v);
+
+                                if (s < 0 && s != -ENOENT)
+                                        r = s, what = cg->v2 ? "memory.swap.max"
+                                                             : "memory.memsw.limit_in_bytes";
+                        }
                 }
                 if (r == 0 && (ctrl == NULL || strcmp(ctrl, "cpu") == 0)) {
                         if (cg->v2) {

@@ -40,13 +40,18 @@ uid_t jail_uid(const char *id)
 {
         unsigned v = 0;
 
-        /* sb-<12 hex>: the first four hex digits pick the uid. */
-        for (int i = 3; i < 7 && id[i] != '\0'; i++) {
+        /*
+         * sb-<12 hex>: the first seven hex digits (28 random bits) pick the
+         * uid; per-uid kernel limits (RLIMIT_NPROC, inotify, pipe buffers)
+         * are shared by sandboxes only if those collide (~1 in 10^4 pairs at
+         * 300 concurrent sandboxes).
+         */
+        for (int i = 3; i < 10 && id[i] != '\0'; i++) {
                 char c = id[i];
 
                 v = v * 16 + (unsigned)(c >= 'a' ? c - 'a' + 10 : c - '0');
         }
-        return (uid_t)(JAIL_ID_BASE + 1 + (v & 0xffff)); /* never the group's own id */
+        return (uid_t)(JAIL_ID_BASE + 1 + (v & 0xfffffff)); /* never the group's own id */
 }
 
 int jail_available(char *why, size_t whysz)
@@ -141,6 +146,16 @@ static int mirror(struct jail *j, const char *root, const char *path, int dev)
         return r;
 }
 
+/* dir + sub exists and is a directory, not a symbolic link. */
+static int real_dir(const char *dir, const char *sub)
+{
+        char p[PATH_MAX];
+        struct stat st;
+
+        snprintf(p, sizeof(p), "%s%s", dir, sub);
+        return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int valid_id(const char *id)
 {
         size_t n = strlen(id);
@@ -175,8 +190,14 @@ static int plan_vmm(struct jail *j, const struct jail_config *c)
                 r = mirror(j, c->root, c->binary, 0);
         for (size_t i = 0; r == 0 && i < sizeof(devices) / sizeof(devices[0]); i++)
                 r = mirror(j, c->root, devices[i], 1);
-        if (r == 0 && c->kvm)
+        if (r == 0 && c->kvm) {
+                struct stat kvm;
+
                 r = mirror(j, c->root, "/dev/kvm", 1);
+                /* Typically 0660 root:kvm: the group, not the uid, opens it. */
+                if (r == 0 && stat("/dev/kvm", &kvm) == 0 && kvm.st_gid != 0)
+                        j->kvm_gid = kvm.st_gid;
+        }
         if (r == 0)
                 r = step(j, JAIL_MKDIR, under(j, c->root, "/proc"), NULL, 0);
         if (r == 0)
@@ -247,6 +268,11 @@ int jail_plan(struct jail *j, const struct jail_config *c, struct lg_err **err)
             !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
                 return err_set(err, LG_EK_INTERNAL, EINVAL,
                                "jail: root %s is not a directory of ours", c->root);
+        if (c->rootfs != NULL && (!real_dir(c->rootfs, "/dev") || !real_dir(c->rootfs, "/proc")))
+                return err_set(err, LG_EK_IMAGE, EINVAL,
+                               "jail: %s/dev and %s/proc must be directories, not links: the "
+                               "jail builds on them as root before entering it",
+                               c->rootfs, c->rootfs);
         if (c->rootfs != NULL &&
             (c->rootfs[0] != '/' || stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode) ||
              c->seccomp == NULL || c->disk_bytes == 0 || c->nproc == 0))
@@ -334,7 +360,8 @@ static int bind_ro(const struct jail_step *s)
 {
         unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | (s->dev ? 0 : MS_NODEV);
 
-        if (mount(s->a, s->b, NULL, MS_BIND | MS_REC, NULL) < 0)
+        /* Not recursive: a mount below the source would keep its own (writable) flags. */
+        if (mount(s->a, s->b, NULL, MS_BIND, NULL) < 0)
                 return -errno;
         /* A bind mount takes its flags only on remount. */
         if (mount(NULL, s->b, NULL, fl, NULL) < 0)
@@ -378,8 +405,15 @@ static int drop_privileges(const struct jail *j)
                       SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
                   0, 0, 0) < 0)
                 return -errno;
-        if (syscall(SYS_setgroups, 0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0 ||
-            setresuid(j->uid, j->uid, j->uid) < 0)
+        /*
+         * Raw system calls: glibc's setres[ug]id would synchronise the
+         * credentials of every thread of the parent's (stale) thread list —
+         * after clone3 from a threaded process that can hang. The only
+         * supplementary group is /dev/kvm's, when the VMM needs it.
+         */
+        if (syscall(SYS_setgroups, j->kvm_gid ? 1 : 0, j->kvm_gid ? &j->kvm_gid : NULL) < 0 ||
+            syscall(SYS_setresgid, j->gid, j->gid, j->gid) < 0 ||
+            syscall(SYS_setresuid, j->uid, j->uid, j->uid) < 0)
                 return -errno;
         /* setresuid away from 0 cleared the permitted and effective sets; make sure. */
         struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -413,7 +447,8 @@ static int run_step(const struct jail *j, const struct jail_step *s)
         case JAIL_MKDIR:
                 return mkdir(s->a, 0755) < 0 && errno != EEXIST ? -errno : 0;
         case JAIL_TOUCH: {
-                int fd = open(s->a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                /* An image may ship the file already; a symbolic link is refused. */
+                int fd = open(s->a, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 
                 if (fd < 0)
                         return -errno;

@@ -19,7 +19,7 @@
  *      securebits, setgroups/setresgid/setresuid to an unprivileged id
  *   8. no_new_privs; then the caller execs the VMM with a clean environment
  *
- * The namespaces (mount, pid, ipc, uts, net: an empty network namespace,
+ * The namespaces (mount, pid, ipc, uts, cgroup, and net: an empty network namespace,
  * since no sandbox has network yet) come from clone3 in vmm_spawn. Files
  * the VMM needs from our state directory (image, template RAM, console
  * log) are passed as open descriptors and named /proc/self/fd/N, so no
@@ -36,7 +36,7 @@ struct sock_fprog;
 
 struct lg_err;
 
-/* The id range of jailed VMMs: uid = JAIL_ID_BASE + 16 bits of the sandbox id. */
+/* The id range of jailed VMMs: uid = JAIL_ID_BASE + 1 + 28 bits of the sandbox id. */
 #define JAIL_ID_BASE 0x10000000u
 /* Group of every jailed VMM: templates and logs it must open are group-accessible. */
 #define JAIL_GID JAIL_ID_BASE
@@ -92,6 +92,7 @@ struct jail {
         size_t nsteps;
         uid_t uid;
         gid_t gid;
+        gid_t kvm_gid;          /* supplementary group for /dev/kvm; 0 = none */
         unsigned nofile, nproc; /* rlimits */
         const struct sock_fprog *seccomp;
         char arena[8192]; /* the strings the steps point into */

@@ -7,7 +7,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,7 +40,7 @@ static const struct {
     {"dup2", "shells, agent: stdio of commands"},
     {"dup3", "shells, agent"},
     {"fcntl", "descriptor flags (O_NONBLOCK, FD_CLOEXEC), locks"},
-    {"ioctl", "terminal queries (isatty), FIONREAD; device ioctls find no devices here"},
+    /* ioctl: a short list of requests, below */
     {"pipe", "shells"},
     {"pipe2", "agent: command stdio, shells"},
     {"sendfile", "cp"},
@@ -112,7 +116,7 @@ static const struct {
     {"utimes", "touch"},
     {"utime", "touch"},
     {"futimesat", "touch"},
-    {"fallocate", "file writes"},
+    /* fallocate: mode 0 only (below) */
     {"fadvise64", "cat, cp"},
     {"mknod", "mkfifo (a device node needs a capability we do not have)"},
     {"mknodat", "mkfifo"},
@@ -164,7 +168,7 @@ static const struct {
     {"sched_getaffinity", "nproc"},
     {"sched_getparam", "libc"},
     {"sched_getscheduler", "libc"},
-    {"prctl", "PR_SET_NAME, PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER (agent)"},
+    /* prctl: a short list of options, below */
     {"arch_prctl", "thread-local storage (every program)"},
     {"set_tid_address", "libc start-up"},
     {"set_robust_list", "libc start-up"},
@@ -201,7 +205,7 @@ static const struct {
     {"getcpu", "libc"},
     /* Sockets: only local ones are ever reachable (empty network namespace); socket()
        itself is restricted to AF_UNIX, AF_INET and AF_INET6 below. */
-    {"socketpair", "shells, programs with helper processes"},
+    /* socketpair: AF_UNIX only (below) */
     {"connect", "loopback only"},
     {"bind", "loopback only"},
     {"listen", "loopback only"},
@@ -220,7 +224,8 @@ static const struct {
 
 unsigned seccomp_policy_size(void)
 {
-        return sizeof(allowed) / sizeof(allowed[0]) + 2; /* + clone, socket */
+        return sizeof(allowed) / sizeof(allowed[0]) +
+               6; /* + clone, socket(pair), fallocate, ioctl, prctl */
 }
 
 static void release(scmp_filter_ctx *ctx)
@@ -264,12 +269,84 @@ int seccomp_policy_build(struct sock_fprog *prog, struct lg_err **err)
                                      SCMP_A0(SCMP_CMP_MASKED_EQ, SECCOMP_NS_FLAGS, 0));
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-        /* Sockets of three families; raw, packet, netlink and the rest kill. */
-        static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
-
-        for (size_t i = 0; r == 0 && i < sizeof(families) / sizeof(families[0]); i++)
+        /*
+         * Sockets: AF_UNIX of any type; AF_INET and AF_INET6 only as plain TCP
+         * or UDP (the socket type masked of SOCK_NONBLOCK/SOCK_CLOEXEC, the
+         * protocol 0 or the matching one). Everything else — raw, packet,
+         * netlink, other families, other protocols such as SCTP, whose
+         * modules the kernel would load on demand — kills. socketpair()
+         * creates both sockets before it checks the family: AF_UNIX only.
+         */
+        if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+                                     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
+                                     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        static const int inet[] = {AF_INET, AF_INET6};
+        static const struct {
+                int type, proto;
+        } kinds[] = {{SOCK_STREAM, 0},
+                     {SOCK_STREAM, IPPROTO_TCP},
+                     {SOCK_DGRAM, 0},
+                     {SOCK_DGRAM, IPPROTO_UDP}};
+
+        for (size_t f = 0; r == 0 && f < sizeof(inet) / sizeof(inet[0]); f++) {
+                for (size_t k = 0; r == 0 && k < sizeof(kinds) / sizeof(kinds[0]); k++)
+                        r = seccomp_rule_add(
+                            ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 3,
+                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[f]),
+                            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)kinds[k].type),
+                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)kinds[k].proto));
+        }
+        /*
+         * fallocate only as plain allocation (mode 0), which RLIMIT_FSIZE
+         * bounds; FALLOC_FL_KEEP_SIZE would allocate past it on any file
+         * descriptor the sandbox holds.
+         */
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fallocate), 1,
+                                     SCMP_A1(SCMP_CMP_EQ, 0));
+        /* ioctl: terminal and descriptor queries that programs make as a matter of course. */
+        static const unsigned long ioctls[] = {
+            TCGETS,     /* isatty() */
+            TIOCGWINSZ, /* terminal size */
+            TIOCGPGRP,  /* shells: the foreground group */
+            FIONREAD,   /* bytes waiting */
+            FIONBIO,    /* non-blocking */
+            FIOCLEX,    /* close-on-exec */
+            FIONCLEX,
+        };
+
+        for (size_t i = 0; r == 0 && i < sizeof(ioctls) / sizeof(ioctls[0]); i++)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                                     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)ioctls[i]));
+        /*
+         * Any other request kills, like any other call: libseccomp cannot say
+         * "these arguments allow, all others fail with ENOTTY" for one call
+         * (a rule without arguments would override the list).
+         */
+        /* prctl: naming, parent-death signal, subreaper, no_new_privs and the PR_GET_* queries. */
+        static const int prctls[] = {PR_SET_NAME,
+                                     PR_GET_NAME,
+                                     PR_SET_PDEATHSIG,
+                                     PR_GET_PDEATHSIG,
+                                     PR_SET_CHILD_SUBREAPER,
+                                     PR_GET_CHILD_SUBREAPER,
+                                     PR_SET_NO_NEW_PRIVS,
+                                     PR_GET_NO_NEW_PRIVS,
+                                     PR_GET_DUMPABLE,
+                                     PR_CAPBSET_READ,
+                                     PR_GET_SECCOMP,
+                                     PR_GET_SECUREBITS,
+                                     PR_GET_KEEPCAPS,
+                                     PR_GET_TIMERSLACK,
+                                     PR_GET_THP_DISABLE};
+
+        for (size_t i = 0; r == 0 && i < sizeof(prctls) / sizeof(prctls[0]); i++)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctls[i]));
+
         if (r < 0)
                 return err_set(err, LG_EK_INTERNAL, -r, "build the seccomp policy");
         mfd = memfd_create("lg-seccomp", MFD_CLOEXEC);

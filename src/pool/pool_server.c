@@ -820,12 +820,25 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
         for (;;) {
                 struct pollfd pf[3 + POOL_MAX_CLIENTS + POOL_MAX_SIZE + POOL_MAX_PRESTART];
                 struct sandbox *watched[POOL_MAX_SIZE + POOL_MAX_PRESTART];
-                unsigned n = 0, ncl = p->nclients, nw;
+                int pidfds[POOL_MAX_SIZE + POOL_MAX_PRESTART];
+                unsigned n = 0, ncl = p->nclients, nw = 0;
 
+                /*
+                 * The worker may retire and free a watched sandbox while we
+                 * poll: watch duplicates of the pidfds taken under the lock, so
+                 * no freed (and reused) descriptor number is polled, and
+                 * retire_dead() checks the pointer against the lists again.
+                 */
                 pthread_mutex_lock(&p->mu);
-                memcpy(watched, p->idle, p->nidle * sizeof(watched[0]));
-                memcpy(watched + p->nidle, p->pre, p->npre * sizeof(watched[0]));
-                nw = p->nidle + p->npre;
+                for (unsigned i = 0; i < p->nidle + p->npre; i++) {
+                        struct sandbox *sb = i < p->nidle ? p->idle[i] : p->pre[i - p->nidle];
+                        int fd = fcntl(sandbox_vmm_pidfd(sb), F_DUPFD_CLOEXEC, 3);
+
+                        if (fd < 0)
+                                continue;
+                        watched[nw] = sb;
+                        pidfds[nw++] = fd;
+                }
                 pthread_mutex_unlock(&p->mu);
 
                 pf[n++] = (struct pollfd){.fd = intr_fd, .events = POLLIN};
@@ -834,10 +847,13 @@ int pool_serve(const char *home, const struct pool_config *c, int intr_fd, struc
                 for (unsigned i = 0; i < ncl; i++)
                         pf[n++] = (struct pollfd){.fd = p->clients[i].fd, .events = POLLIN};
                 for (unsigned i = 0; i < nw; i++)
-                        pf[n++] =
-                            (struct pollfd){.fd = sandbox_vmm_pidfd(watched[i]), .events = POLLIN};
-                if (poll(pf, n, -1) < 0 && errno != EINTR) {
-                        r = err_set(err, LG_EK_INTERNAL, errno, "poll");
+                        pf[n++] = (struct pollfd){.fd = pidfds[i], .events = POLLIN};
+                int pr = poll(pf, n, -1), perr = errno;
+
+                for (unsigned i = 0; i < nw; i++)
+                        close(pidfds[i]);
+                if (pr < 0 && perr != EINTR) {
+                        r = err_set(err, LG_EK_INTERNAL, perr, "poll");
                         break;
                 }
                 if (pf[0].revents & POLLIN) {

@@ -173,7 +173,12 @@ static void vmm_child(const char *const argv[], const int *fds, size_t nfds, int
         struct pollfd parent = {.fd = err_fd, .events = POLLOUT};
         sigset_t none;
 
-        setpgid(0, 0); /* a terminal's ^C goes to us; we decide how the VM ends */
+        /*
+         * A session of its own: no controlling terminal to reach (TIOCSTI),
+         * and a terminal's ^C goes to us; we decide how the VM ends.
+         */
+        if (setsid() < 0)
+                setpgid(0, 0);
         /*
          * Die with the parent. It may have died before the prctl: then the
          * read end of err_fd is closed, which poll reports as POLLERR.
@@ -269,7 +274,8 @@ int vmm_spawn(struct vmm *v, const char *const argv[], const int *fds, size_t nf
                 return -EINVAL;
         /* A jailed VMM gets namespaces of its own, and a network namespace with nothing in it. */
         if (o->jail != NULL)
-                ca.flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+                ca.flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                            CLONE_NEWNET | CLONE_NEWCGROUP;
         ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
         log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (log_fd < 0)

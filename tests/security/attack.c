@@ -17,7 +17,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/falloc.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -72,6 +75,24 @@ static long attack(const char *name)
                 return socket(AF_PACKET, SOCK_RAW, 0);
         if (strcmp(name, "netlink-socket") == 0)
                 return socket(AF_NETLINK, SOCK_RAW, 0);
+        if (strcmp(name, "socketpair-netlink") == 0) {
+                int sv[2];
+
+                return socketpair(AF_NETLINK, SOCK_RAW, 0, sv);
+        }
+        if (strcmp(name, "sctp-socket") == 0)
+                return socket(AF_INET, SOCK_STREAM, 132 /* IPPROTO_SCTP */);
+        if (strcmp(name, "tcp-socket") == 0)
+                return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (strcmp(name, "ioctl-tiocsti") == 0)
+                return ioctl(0, TIOCSTI, "x");
+        if (strcmp(name, "prctl-set-mm") == 0)
+                return prctl(PR_SET_MM, PR_SET_MM_START_CODE, 0, 0, 0);
+        if (strcmp(name, "fallocate-keep-size") == 0) {
+                int fd = open("/tmp/f", O_CREAT | O_RDWR, 0600);
+
+                return fd < 0 ? -1 : fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20);
+        }
         if (strcmp(name, "dev-kvm") == 0)
                 return open("/dev/kvm", O_RDWR);
         if (strcmp(name, "dev-mem") == 0)

@@ -154,15 +154,30 @@ TEST(process_plan_overlays_the_image_and_ends_with_seccomp)
         CHECK_EQ_INT(seccomp_policy_build(&prog, &err), 0);
         err_free(&err);
         CHECK(prog.len > seccomp_policy_size()); /* a check per allowed call, at least */
-        c.rootfs = "/usr";                       /* any directory stands in for the image tree */
-        c.binary = "/sbin/lg-agent";             /* inside the tree: not checked on the host */
+        /* A stand-in for the image tree: it needs real dev/ and proc/ directories. */
+        static char tree[] = "/tmp/lg-unit-tree.XXXXXX";
+        char sub[PATH_MAX];
+
+        CHECK(mkdtemp(tree) != NULL);
+        snprintf(sub, sizeof(sub), "%s/dev", tree);
+        CHECK(mkdir(sub, 0755) == 0);
+        snprintf(sub, sizeof(sub), "%s/proc", tree);
+        CHECK(symlink("/proc", sub) == 0); /* first as a link: refused */
+        c.rootfs = tree;
+        c.binary = "/sbin/lg-agent"; /* inside the tree: not checked on the host */
         c.disk_bytes = 4 << 20;
         c.nproc = 32;
         c.seccomp = &prog;
+        CHECK(plan(&c, &j) < 0); /* proc/ is a link: the jail would follow it as root */
+        CHECK(unlink(sub) == 0 && mkdir(sub, 0755) == 0);
         CHECK_EQ_INT(plan(&c, &j), 0);
-        CHECK(find(&j, JAIL_MOUNT_OVERLAY, NULL) > find(&j, JAIL_MOUNT_TMPFS, NULL));
-        CHECK(strstr(j.steps[find(&j, JAIL_MOUNT_OVERLAY, NULL)].b, "lowerdir=/usr,") != NULL);
-        CHECK(strstr(j.steps[find(&j, JAIL_MOUNT_TMPFS, NULL)].b, "size=4194304") != NULL);
+        long ov = find(&j, JAIL_MOUNT_OVERLAY, NULL), tm = find(&j, JAIL_MOUNT_TMPFS, NULL);
+        char lower[PATH_MAX + 16];
+
+        snprintf(lower, sizeof(lower), "lowerdir=%s,", tree);
+        CHECK(ov > tm && tm >= 0);
+        CHECK(ov >= 0 && strstr(j.steps[ov].b, lower) != NULL);
+        CHECK(tm >= 0 && strstr(j.steps[tm].b, "size=4194304") != NULL);
         CHECK(find(&j, JAIL_ROOT_RO, NULL) < 0); /* the overlay is the writable layer */
         CHECK(find(&j, JAIL_BIND_RO, "/usr/lib") < 0);
         CHECK_EQ_INT(find(&j, JAIL_SECCOMP, NULL), (long)j.nsteps - 1);
@@ -176,4 +191,9 @@ TEST(process_plan_overlays_the_image_and_ends_with_seccomp)
         c.rootfs = "/tmp/a,b";
         CHECK(plan(&c, &j) < 0);
         free(prog.filter);
+        snprintf(sub, sizeof(sub), "%s/dev", tree);
+        rmdir(sub);
+        snprintf(sub, sizeof(sub), "%s/proc", tree);
+        rmdir(sub);
+        rmdir(tree);
 }
