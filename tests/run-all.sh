@@ -37,6 +37,8 @@ step "integration: doctor, image, usage" tests/integration/test_cli.sh build
 step "integration: templates and clones" tests/integration/test_template.sh build
 step "integration: warm pool" tests/integration/test_pool.sh build
 step "integration: run, process backend" env LG_BACKEND=process tests/integration/test_run.sh build
+step "integration: egress allow-list proxy (vm)" env LG_BACKEND=vm tests/integration/test_net.sh build
+step "integration: egress allow-list proxy (process)" env LG_BACKEND=process tests/integration/test_net.sh build
 # The attack suite (tests/security) as users run it: through the binary.
 step "security: luminaguard validate security" build/bin/luminaguard --home "$LG_TEST_HOME" validate security
 if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
@@ -45,6 +47,7 @@ if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
         step "integration: templates and clones (ASan+UBSan)" tests/integration/test_template.sh build-san
         step "integration: warm pool (ASan+UBSan)" tests/integration/test_pool.sh build-san
         step "integration: run, process backend (ASan+UBSan)" env LG_BACKEND=process tests/integration/test_run.sh build-san
+        step "integration: egress proxy (ASan+UBSan)" env LG_BACKEND=vm tests/integration/test_net.sh build-san
         step "security: validate security (ASan+UBSan)" build-san/bin/luminaguard --home "$LG_TEST_HOME" validate security
 fi
 

@@ -36,12 +36,13 @@
  */
 #define AGENT_STDIN_HIGH (1u << 20)
 #define AGENT_DRAIN_MS   500 /* pipe drain after the main child exited */
-#define AGENT_POLL_MAX   (2 + 3 * AGENT_MAX_EXECS)
+#define AGENT_POLL_MAX   (2 + 3 * AGENT_MAX_EXECS + 1 + PROTO_NET_MAX_STREAMS)
 
 #define AGENT_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct exec_job;
 struct stream_job;
+struct net_stream;
 
 struct chan {
         int fd;
@@ -58,6 +59,11 @@ struct agent {
         struct exec_job *execs[AGENT_MAX_EXECS];
         struct stream_job *streams[AGENT_MAX_STREAMS];
         size_t stdin_pending; /* sum of all exec stdin buffers */
+        struct {
+                int lfd; /* the egress proxy's listener, -1 until NET_ENABLE */
+                uint32_t next_id;
+                struct net_stream *s[PROTO_NET_MAX_STREAMS];
+        } net;
 };
 
 /* What poll() watches this round, and who handles each descriptor. */
@@ -135,5 +141,13 @@ int fileops_step(struct agent *a);
 int fileops_cancel(struct agent *a, uint32_t id);
 void fileops_drop_all(struct agent *a);
 int fileops_id_busy(const struct agent *a, uint32_t id);
+
+/* ---- net.c: the egress tunnel's guest end ---- */
+void net_enable(struct agent *a, uint32_t id, const uint8_t *p, size_t n);
+void net_send(struct agent *a, uint32_t id, uint8_t flags, const uint8_t *p, size_t n);
+void net_ack(struct agent *a, uint32_t id, const uint8_t *p, size_t n);
+void net_poll(struct agent *a, struct pollset *ps);
+/* Close every stream (the host went away); the listener stays. */
+void net_drop_all(struct agent *a);
 
 #endif

@@ -114,6 +114,15 @@ void agent_dispatch(struct agent *a, const struct proto_hdr *h, const uint8_t *p
         case PROTO_RESEED:
                 agent_reseed(a, h->id, p, h->len);
                 break;
+        case PROTO_NET_ENABLE:
+                net_enable(a, h->id, p, h->len);
+                break;
+        case PROTO_NET_SEND:
+                net_send(a, h->id, h->flags, p, h->len);
+                break;
+        case PROTO_NET_ACK:
+                net_ack(a, h->id, p, h->len);
+                break;
         case PROTO_SHUTDOWN:
                 log_info("shutdown requested");
                 agent_check(proto_encode_empty(&a->ch.out, PROTO_OK, h->id), "OK");
@@ -125,6 +134,9 @@ void agent_dispatch(struct agent *a, const struct proto_hdr *h, const uint8_t *p
         case PROTO_DATA:
         case PROTO_EXIT:
         case PROTO_ENTRIES:
+        case PROTO_NET_OPEN:
+        case PROTO_NET_RECV:
+        case PROTO_NET_RECV_ACK:
                 agent_error(a, h->id, ENOSYS, "frame type %u is not a request", h->type);
                 break;
         default:

@@ -63,6 +63,7 @@ static void peer_gone(struct agent *a)
         /* The session's requests die with it: nobody is left to read their replies. */
         exec_drop_all(a);
         fileops_drop_all(a);
+        net_drop_all(a);
         proto_rx_reset(&a->ch.rx);
         buf_reset(&a->ch.out);
         a->ch.connected = 0;
@@ -181,6 +182,7 @@ static void loop(struct agent *a)
                         pollset_deadline(&ps, mono_ms() + DISCONNECTED_TICK_MS);
                 }
                 exec_poll(a, &ps);
+                net_poll(a, &ps);
 
                 r = poll(ps.fds, ps.n, ps.timeout_ms);
                 if (r < 0 && errno != EINTR) {
@@ -249,6 +251,7 @@ int main(int argc, char **argv)
         uint64_t v;
 
         log_init("lg-agent", LG_LOG_INFO);
+        a->net.lfd = -1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
                 case 'f':

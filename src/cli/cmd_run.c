@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "net/proxy.h"
 #include "common/paths.h"
 #include "proto/proto.h"
 #include "sandbox/exec.h"
@@ -102,6 +103,8 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
                 err_free(&perr);
                 return -ENOENT;
         }
+        if (io->net != NULL)
+                io->net->sandbox_id = lease.id; /* the lease outlives the exec */
         log_debug("sandbox %s from the pool (%s, %.2f ms)", lease.id, lease.hit ? "hit" : "miss",
                   lease.wait_ms);
         r = agent_conn_init(&conn, lease.agent_fd);
@@ -156,6 +159,7 @@ int cmd_run(int argc, char **argv)
         struct sandbox *sb = NULL;
         struct sandbox_exec_result res;
         struct proto_exec x;
+        static struct net_proxy proxy; /* its streams hold 16 KiB heads: not on the stack */
         char home[PATH_MAX];
         sigset_t oldmask;
         int intr_fd = -1, status, r;
@@ -197,7 +201,10 @@ int cmd_run(int argc, char **argv)
             .out_fd = STDOUT_FILENO,
             .err_fd = STDERR_FILENO,
             .intr_fd = intr_fd,
+            .net = o.net ? &proxy : NULL,
         };
+
+        net_proxy_init(&proxy, &o.allow, "(starting)");
 
         /*
          * Said plainly to a person at a terminal (and with -v): this is no VM.
@@ -245,6 +252,7 @@ int cmd_run(int argc, char **argv)
                 status = interrupted_status(err, intr_fd, cli_report(err));
                 goto out;
         }
+        proxy.sandbox_id = sandbox_id(sb);
         r = sandbox_exec(sb, &x, &io, &res, &err);
         if (r < 0) {
                 if (err->kind == LG_EK_LOST) {
@@ -259,6 +267,7 @@ int cmd_run(int argc, char **argv)
         status = run_status(&o, &res);
 
 out:
+        net_proxy_free(&proxy);
         if (sb != NULL && sandbox_destroy(sb, &derr) < 0 && status < 120)
                 status = LG_EXIT_INTERNAL;
         if (derr != NULL)

@@ -2,6 +2,7 @@
 #include "cli/run_opts.h"
 #include "common/err.h"
 #include "common/parse.h"
+#include "net/proxy.h"
 #include "proto/proto.h"
 #include "sandbox/sandbox.h"
 
@@ -29,6 +30,11 @@ const char run_opts_usage[] =
     "      --backend vm|process  vm (default): a micro-VM. process: no VM, the command\n"
     "                          runs on the host's kernel in a jail with a seccomp\n"
     "                          allow-list (faster, a weaker boundary; root only)\n"
+    "      --net allow=HOST[:PORT],...\n"
+    "                          egress through an HTTP proxy in the sandbox\n"
+    "                          (http_proxy=http://127.0.0.1:3128) to these\n"
+    "                          destinations only: HOST, *.DOMAIN, an IP; without\n"
+    "                          :PORT, 80 and 443. Default: no network at all\n"
     "      --pids N            process backend: at most N tasks (default 256)\n"
     "      --disk SIZE         process backend: writable space (default 64M)\n"
     "  -h, --help              this help\n"
@@ -78,6 +84,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
             {"backend", required_argument, NULL, 'K'},
             {"pids", required_argument, NULL, 'P'},
             {"disk", required_argument, NULL, 'D'},
+            {"net", required_argument, NULL, 'N'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -161,6 +168,22 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                                                optarg);
                         o->pids = (unsigned)v;
                         break;
+                case 'N': {
+                        char why[256];
+
+                        if (strcmp(optarg, "none") == 0) {
+                                o->net = 0;
+                                break;
+                        }
+                        if (strncmp(optarg, "allow=", 6) != 0 ||
+                            net_allowlist_parse(optarg + 6, &o->allow, why, sizeof(why)) < 0)
+                                return err_set(err, LG_EK_USAGE, 0, "--net %.200s: %s", optarg,
+                                               strncmp(optarg, "allow=", 6) != 0
+                                                   ? "expected allow=HOST[:PORT],... or none"
+                                                   : why);
+                        o->net = 1;
+                        break;
+                }
                 case 'D':
                         if (parse_size(optarg, &v) < 0 || v < (1ull << 20) || v > (64ull << 30))
                                 return err_set(err, LG_EK_USAGE, 0,
@@ -180,6 +203,28 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
         if (optind >= argc)
                 return err_set(err, LG_EK_USAGE, 0,
                                "missing command: luminaguard run [OPTIONS] -- CMD [ARGS...]");
+        /* The command finds the proxy the way most tools look for one. */
+        if (o->net) {
+                static const char *const vars[] = {"http_proxy", "https_proxy", "HTTP_PROXY",
+                                                   "HTTPS_PROXY"};
+
+                for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+                        char entry[64];
+                        size_t k, n = strlen(vars[i]);
+
+                        for (k = 0; k < o->envc; k++) {
+                                if (strncmp(o->env[k], vars[i], n) == 0 && o->env[k][n] == '=')
+                                        break;
+                        }
+                        if (k < o->envc)
+                                continue; /* the user's own setting wins */
+                        snprintf(entry, sizeof(entry), "%s=http://127.0.0.1:%d", vars[i],
+                                 NET_PROXY_PORT);
+                        r = add_env(o, entry, err);
+                        if (r < 0)
+                                return r;
+                }
+        }
         /* Not silently ignored: a VM's limits are its memory and vCPUs. */
         if (o->backend == SANDBOX_VM && (o->pids || o->disk_bytes))
                 return err_set(err, LG_EK_USAGE, 0,

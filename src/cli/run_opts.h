@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/allowlist.h"
 #include "sandbox/sandbox.h"
 
 struct lg_err;
@@ -29,6 +30,8 @@ struct run_opts {
         enum sandbox_backend backend;
         unsigned pids;       /* 0 = default */
         uint64_t disk_bytes; /* 0 = default */
+        int net;             /* --net allow=...: egress through the proxy */
+        struct net_allowlist allow;
         int help;
 };
 

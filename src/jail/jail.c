@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -91,7 +94,8 @@ static const char *under(struct jail *j, const char *root, const char *path)
 static int step(struct jail *j, enum jail_op op, const char *a, const char *b, int dev)
 {
         int needs_a = op != JAIL_PRIVATE_MOUNTS && op != JAIL_RLIMITS &&
-                      op != JAIL_DROP_PRIVILEGES && op != JAIL_NO_NEW_PRIVS && op != JAIL_SECCOMP;
+                      op != JAIL_DROP_PRIVILEGES && op != JAIL_NO_NEW_PRIVS && op != JAIL_SECCOMP &&
+                      op != JAIL_LOOPBACK_UP;
         int needs_b = op == JAIL_SYMLINK || op == JAIL_BIND_RO || op == JAIL_MOUNT_TMPFS ||
                       op == JAIL_MOUNT_OVERLAY;
 
@@ -251,6 +255,9 @@ static int plan_process(struct jail *j, const struct jail_config *c)
                 r = step(j, JAIL_PIVOT, merged, NULL, 0);
         if (r == 0)
                 r = step(j, JAIL_HOSTNAME, keep(j, "sandbox"), NULL, 0);
+        /* The agent's egress proxy listens on 127.0.0.1; a VM's guest brings up its own lo. */
+        if (r == 0)
+                r = step(j, JAIL_LOOPBACK_UP, NULL, NULL, 0);
         j->nofile = JAIL_PROC_NOFILE;
         j->nproc = c->nproc;
         return r;
@@ -320,6 +327,7 @@ void jail_step_name(const struct jail *j, size_t i, char *out, size_t outsz)
             [JAIL_PIVOT] = "pivot_root into",
             [JAIL_ROOT_RO] = "remount read-only",
             [JAIL_HOSTNAME] = "set hostname",
+            [JAIL_LOOPBACK_UP] = "bring up lo",
             [JAIL_RLIMITS] = "set rlimits",
             [JAIL_DROP_PRIVILEGES] = "drop privileges",
             [JAIL_NO_NEW_PRIVS] = "set no_new_privs",
@@ -427,6 +435,24 @@ static int drop_privileges(const struct jail *j)
         return 0;
 }
 
+static int loopback_up(void)
+{
+        struct ifreq ifr;
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        memset(&ifr, 0, sizeof(ifr));
+        memcpy(ifr.ifr_name, "lo", 3);
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                r = -errno;
+        ifr.ifr_flags |= IFF_UP;
+        if (r == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
 static int run_step(const struct jail *j, const struct jail_step *s)
 {
         switch (s->op) {
@@ -478,6 +504,8 @@ static int run_step(const struct jail *j, const struct jail_step *s)
                            : 0;
         case JAIL_HOSTNAME:
                 return sethostname(s->a, strlen(s->a)) < 0 ? -errno : 0;
+        case JAIL_LOOPBACK_UP:
+                return loopback_up();
         case JAIL_RLIMITS:
                 return set_rlimits(j);
         case JAIL_DROP_PRIVILEGES:

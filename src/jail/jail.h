@@ -75,6 +75,7 @@ enum jail_op {
         JAIL_PIVOT,
         JAIL_ROOT_RO,
         JAIL_HOSTNAME,
+        JAIL_LOOPBACK_UP, /* the new network namespace's lo, for the egress proxy */
         JAIL_RLIMITS,
         JAIL_DROP_PRIVILEGES,
         JAIL_NO_NEW_PRIVS,

@@ -30,7 +30,7 @@
 
 struct buf;
 
-#define PROTO_VERSION     1u
+#define PROTO_VERSION     2u      /* 2: the NET_* egress tunnel */
 #define PROTO_MAGIC       0x474cu /* "LG" on the wire */
 #define PROTO_HDR_SIZE    12u
 #define PROTO_MAX_PAYLOAD (1u << 20)  /* 1 MiB: bounds every buffer a peer can make us fill */
@@ -51,19 +51,42 @@ enum proto_type {
         PROTO_LIST = 8,       /* -> ENTRIES*, OK{count} | ERROR */
         PROTO_SHUTDOWN = 9,   /* -> OK, then the guest powers off */
         PROTO_RESEED = 10,    /* after a restore: -> OK | ERROR (struct proto_reseed) */
+        /*
+         * The egress tunnel (docs/protocol.md, "Network"): the agent listens
+         * on guest 127.0.0.1:PORT; each connection there is a stream, its id
+         * chosen by the agent (NET_OPEN). Bytes flow in NET_SEND (host ->
+         * guest client) and NET_RECV (guest client -> host), each side at
+         * most PROTO_NET_WINDOW unacknowledged bytes ahead per stream.
+         * NET_RECV F_EOF: the client will send no more (it may still read);
+         * NET_SEND F_EOF: the host is done, the agent flushes and closes;
+         * NET_RECV F_RST: the agent dropped the stream. The host forgets a
+         * stream once it sent F_EOF or received F_RST.
+         */
+        PROTO_NET_ENABLE = 11, /* {PT_PORT}: start listening -> OK | ERROR */
+        PROTO_NET_SEND = 12,   /* id = stream: {PT_DATA} for the guest client; F_EOF closes */
+        PROTO_NET_ACK = 13,    /* id = stream: {PT_SIZE} bytes of NET_RECV the host consumed */
 
         /* Replies and events, agent -> host. */
-        PROTO_READY = 64,   /* id 0, sent once when the agent starts: {version} */
-        PROTO_OK = 65,      /* final reply of a request */
-        PROTO_ERROR = 66,   /* final reply: {errno, message}; id 0 = stream-level error */
-        PROTO_STARTED = 67, /* EXEC: the process runs: {pid} */
-        PROTO_DATA = 68,    /* EXEC output {stream, data} or READ_FILE content {data} */
-        PROTO_EXIT = 69,    /* EXEC final reply: {exit_code | signo, exit_flags} */
-        PROTO_ENTRIES = 70, /* LIST: a batch of (name, file_type, mode, size) groups */
+        PROTO_READY = 64,        /* id 0, sent once when the agent starts: {version} */
+        PROTO_OK = 65,           /* final reply of a request */
+        PROTO_ERROR = 66,        /* final reply: {errno, message}; id 0 = stream-level error */
+        PROTO_STARTED = 67,      /* EXEC: the process runs: {pid} */
+        PROTO_DATA = 68,         /* EXEC output {stream, data} or READ_FILE content {data} */
+        PROTO_EXIT = 69,         /* EXEC final reply: {exit_code | signo, exit_flags} */
+        PROTO_ENTRIES = 70,      /* LIST: a batch of (name, file_type, mode, size) groups */
+        PROTO_NET_OPEN = 71,     /* id = a new stream: a guest client connected */
+        PROTO_NET_RECV = 72,     /* id = stream: {PT_DATA} from the guest client; F_EOF closed */
+        PROTO_NET_RECV_ACK = 73, /* id = stream: {PT_SIZE} bytes of NET_SEND the agent consumed */
 };
 
+#define PROTO_NET_WINDOW      (256u << 10) /* unacknowledged bytes per stream and direction */
+#define PROTO_NET_MAX_STREAMS 64u          /* open streams per sandbox */
+
 /* Header flags. */
-#define PROTO_F_EOF 0x01u /* STDIN: no more input after this frame's data */
+#define PROTO_F_EOF                                                                                \
+        0x01u             /* STDIN: no more input; NET_RECV: the guest client half-closed;         \
+                             NET_SEND: the host is done, close after these bytes */
+#define PROTO_F_RST 0x02u /* NET_RECV: the agent dropped the stream (client gone) */
 
 /* Field tags. */
 enum proto_tag {
@@ -92,6 +115,7 @@ enum proto_tag {
         PT_MTIME_NS = 23,   /* u64 */
         PT_COUNT = 24,      /* u64 */
         PT_TIME_NS = 25,    /* u64: wall clock, ns since the epoch */
+        PT_PORT = 26,       /* u64: TCP port, 1..65535 */
 };
 
 /* EXEC flags. */
@@ -319,6 +343,9 @@ int proto_decode_u64_msg(const uint8_t *payload, size_t len, uint16_t tag, uint6
 /* STDIN for the EXEC with this id: {PT_DATA}; eof sets PROTO_F_EOF. n <= PROTO_MAX_CHUNK.
  * Decode with proto_decode_data() (stream is 0). */
 int proto_encode_stdin(struct buf *b, uint32_t id, const void *p, size_t n, int eof)
+    __attribute__((warn_unused_result));
+/* The same shape for NET_SEND and NET_RECV (type), id = the stream. */
+int proto_encode_chunk(struct buf *b, uint8_t type, uint32_t id, const void *p, size_t n, int eof)
     __attribute__((warn_unused_result));
 
 /* OK reply to STAT: {file_type, mode, size, mtime_ns}; st->name is not sent. */

@@ -303,6 +303,11 @@ int proto_encode_stdin(struct buf *b, uint32_t id, const void *p, size_t n, int 
         return encode_data(b, PROTO_STDIN, eof ? PROTO_F_EOF : 0, id, 0, p, n);
 }
 
+int proto_encode_chunk(struct buf *b, uint8_t type, uint32_t id, const void *p, size_t n, int eof)
+{
+        return encode_data(b, type, eof ? PROTO_F_EOF : 0, id, 0, p, n);
+}
+
 int proto_decode_data(const uint8_t *payload, size_t len, unsigned *stream, const uint8_t **data,
                       size_t *n)
 {

@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "common/fdio.h"
 #include "common/monotime.h"
+#include "net/proxy.h"
 #include "proto/proto.h"
 
 #include <errno.h>
@@ -33,6 +34,8 @@
  * O_NONBLOCK flag: the open file description is shared with other processes.
  */
 #define EXEC_WRITE_CHUNK 4096u
+/* The egress proxy reads its destinations only while less than this waits for the guest. */
+#define EXEC_NET_OUT_HIGH (1u << 20)
 
 struct exec_out {
         int fd;
@@ -50,6 +53,7 @@ struct exec_state {
         int merged; /* stdout and stderr are one terminal or pipe: one queue keeps their order */
         int sigpipe_sent;
         int done;
+        uint32_t net_id; /* the NET_ENABLE request, 0 when the sandbox has no egress */
 };
 
 /* Same terminal, pipe or socket behind both descriptors (e.g. an interactive shell, 2>&1)? */
@@ -123,6 +127,26 @@ static int exec_frame(struct exec_state *s, const struct proto_hdr *h, const uin
         unsigned stream;
         size_t n;
 
+        /* The egress tunnel's frames belong to the proxy, whatever their id (a stream's). */
+        if (h->type == PROTO_NET_OPEN || h->type == PROTO_NET_RECV ||
+            h->type == PROTO_NET_RECV_ACK) {
+                if (s->io->net == NULL ||
+                    net_proxy_frame(s->io->net, h, payload, agent_conn_out(s->c)) < 0)
+                        return exec_lost(err,
+                                         "unexpected or malformed network frame from the "
+                                         "guest agent",
+                                         EPROTO);
+                return 0;
+        }
+        if (s->net_id != 0 && h->id == s->net_id) {
+                if (h->type == PROTO_OK)
+                        return 0;
+                if (h->type == PROTO_ERROR && proto_decode_error(payload, h->len, &pe) == 0)
+                        return err_set(err, LG_EK_START, pe.errnum,
+                                       "the sandbox could not start its egress proxy: %s",
+                                       pe.message);
+                return exec_lost(err, "unexpected reply to NET_ENABLE", EPROTO);
+        }
         if (h->id != s->id)
                 return 0; /* not ours (nothing else is in flight today) */
         switch ((enum proto_type)h->type) {
@@ -163,6 +187,12 @@ static int exec_frame(struct exec_state *s, const struct proto_hdr *h, const uin
         case PROTO_LIST:
         case PROTO_SHUTDOWN:
         case PROTO_RESEED:
+        case PROTO_NET_ENABLE:
+        case PROTO_NET_SEND:
+        case PROTO_NET_ACK:
+        case PROTO_NET_OPEN:
+        case PROTO_NET_RECV:
+        case PROTO_NET_RECV_ACK:
         case PROTO_READY:
         case PROTO_OK:
         case PROTO_ENTRIES:
@@ -201,7 +231,7 @@ static int exec_step(struct exec_state *s, int vmm_pidfd, uint64_t deadline, str
         r = agent_conn_flush(s->c);
         if (r < 0)
                 return exec_lost(err, "write to the guest agent", -r);
-        struct pollfd p[6] = {
+        struct pollfd p[6 + PROTO_NET_MAX_STREAMS] = {
             /* The guest is not read while our own readers lag behind (backpressure). */
             {.fd = s->c->fd,
              .events = (short)(agent_conn_events(s->c) &
@@ -214,11 +244,16 @@ static int exec_step(struct exec_state *s, int vmm_pidfd, uint64_t deadline, str
             {.fd = buf_size(&s->out[0].q) ? s->out[0].fd : -1, .events = POLLOUT},
             {.fd = buf_size(&s->out[1].q) ? s->out[1].fd : -1, .events = POLLOUT},
         };
+        size_t nnet = 0;
+
         /* Two streams on one descriptor (2>&1): poll it once. */
         if (p[5].fd == p[4].fd)
                 p[5].fd = -1;
+        if (io->net != NULL)
+                nnet = net_proxy_poll(io->net, p + 6, PROTO_NET_MAX_STREAMS,
+                                      buf_size(agent_conn_out(s->c)) > EXEC_NET_OUT_HIGH);
         timeout = deadline ? mono_left_ms(deadline) : -1;
-        r = poll(p, 6, timeout);
+        r = poll(p, 6 + nnet, timeout);
         if (r < 0 && errno != EINTR)
                 return err_set(err, LG_EK_INTERNAL, errno, "poll");
         if (r < 0)
@@ -237,6 +272,8 @@ static int exec_step(struct exec_state *s, int vmm_pidfd, uint64_t deadline, str
                                 return err_set(err, LG_EK_INTERNAL, -r, "signal the command");
                 }
         }
+        if (nnet > 0)
+                net_proxy_events(io->net, p + 6, nnet, agent_conn_out(s->c));
         if (p[3].revents & (POLLIN | POLLHUP | POLLERR)) {
                 r = exec_forward_stdin(s);
                 if (r < 0)
@@ -307,6 +344,14 @@ int agent_exec(struct agent_conn *c, int vmm_pidfd, const struct proto_exec *req
         memset(res, 0, sizeof(*res));
         s.merged = same_stream(io->out_fd, io->err_fd);
         x.flags = s.stdin_open ? PROTO_EXEC_STDIN : 0;
+        /* Egress first: the command may connect at once. */
+        if (io->net != NULL) {
+                s.net_id = agent_conn_new_id(s.c);
+                r = proto_encode_u64_msg(agent_conn_out(s.c), PROTO_NET_ENABLE, s.net_id, PT_PORT,
+                                         NET_PROXY_PORT);
+                if (r < 0)
+                        return err_set(err, LG_EK_INTERNAL, -r, "NET_ENABLE");
+        }
         s.id = agent_conn_new_id(s.c);
         r = proto_encode_exec(agent_conn_out(s.c), s.id, &x);
         if (r < 0)

@@ -12,12 +12,19 @@ struct lg_err;
 struct sandbox;
 struct agent_conn;
 struct proto_exec;
+struct net_proxy;
 
 struct sandbox_exec_io {
         int in_fd;   /* forwarded as the command's stdin when >= 0, else /dev/null */
         int out_fd;  /* the command's stdout goes here */
         int err_fd;  /* and its stderr here */
         int intr_fd; /* readable = stop (a signalfd); -1 for none */
+        /*
+         * The sandbox's egress proxy (net/proxy.h), NULL for none: the agent
+         * is asked to listen for it before the command starts, and its
+         * streams are served for as long as the command runs.
+         */
+        struct net_proxy *net;
 };
 
 struct sandbox_exec_result {

@@ -51,6 +51,11 @@ struct client {
         int id0_errors, id0_errno;
         int stray;
         int eof;
+        /* The egress tunnel (NET_* frames from the agent). */
+        uint32_t net_open;    /* the last stream the agent opened */
+        struct buf net_data;  /* NET_RECV bytes */
+        int net_eof, net_rst; /* flags seen on NET_RECV */
+        uint64_t net_acked;   /* NET_RECV_ACK bytes */
 };
 
 static const char *client_agent_path(void)
@@ -118,6 +123,31 @@ static void client_frame(struct client *c, const struct proto_hdr *h, const uint
 
         if (h->type == PROTO_READY) {
                 c->ready++;
+                return;
+        }
+        if (h->type == PROTO_NET_OPEN) {
+                c->net_open = h->id;
+                return;
+        }
+        if (h->type == PROTO_NET_RECV) {
+                unsigned st;
+                const uint8_t *d;
+                size_t n;
+
+                c->net_eof |= (h->flags & PROTO_F_EOF) != 0;
+                c->net_rst |= (h->flags & PROTO_F_RST) != 0;
+                if (h->len > 0 && (proto_decode_data(p, h->len, &st, &d, &n) < 0 ||
+                                   buf_append(&c->net_data, d, n) < 0))
+                        c->stray++;
+                return;
+        }
+        if (h->type == PROTO_NET_RECV_ACK) {
+                uint64_t v;
+
+                if (proto_decode_u64_msg(p, h->len, PT_SIZE, &v) == 0)
+                        c->net_acked += v;
+                else
+                        c->stray++;
                 return;
         }
         if (h->id == 0 && h->type == PROTO_ERROR) {

@@ -7,6 +7,10 @@
 #include "agent_client.h"
 #include "unit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <sys/stat.h>
 
 static void send_exec(struct client *c, uint32_t id, const char *const *argv,
@@ -554,5 +558,77 @@ TEST(random_frames_keep_agent_alive)
         CHECK_EQ_INT(proto_encode_empty(&c.out, PROTO_HELLO, 1), 0);
         r = client_wait(&c, 1, 20000);
         CHECK_EQ_INT(r->final, PROTO_OK);
+        STOP(c);
+}
+
+/* Poll the client and the agent until cond holds or 5 s pass. */
+#define WAIT_FOR(c, cond)                                                                          \
+        do {                                                                                       \
+                for (int _i = 0; _i < 500 && !(cond); _i++)                                        \
+                        client_io(&(c), 10);                                                       \
+        } while (0)
+
+TEST(net_tunnel_guest_end)
+{
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        unsigned port = 20000 + (unsigned)getpid() % 20000;
+        char got[16] = "";
+        struct res *r;
+        int fd;
+
+        START(c);
+        /* A port out of range is refused; a good one is listened on. */
+        client_expect(&c, 1);
+        CHECK_EQ_INT(proto_encode_u64_msg(&c.out, PROTO_NET_ENABLE, 1, PT_PORT, 70000), 0);
+        r = client_wait(&c, 1, 5000);
+        CHECK_EQ_INT(r->final, PROTO_ERROR);
+        client_expect(&c, 2);
+        CHECK_EQ_INT(proto_encode_u64_msg(&c.out, PROTO_NET_ENABLE, 2, PT_PORT, port), 0);
+        r = client_wait(&c, 2, 5000);
+        CHECK_EQ_INT(r->final, PROTO_OK);
+
+        /* A client connects: a stream opens, its bytes arrive as NET_RECV. */
+        sin.sin_port = htons((uint16_t)port);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+        WAIT_FOR(c, c.net_open != 0);
+        CHECK(c.net_open != 0 && (c.net_open & 1) == 1);
+        CHECK_EQ_INT(write(fd, "ping", 4), 4);
+        WAIT_FOR(c, buf_size(&c.net_data) >= 4);
+        CHECK(buf_size(&c.net_data) == 4 && memcmp(buf_head(&c.net_data), "ping", 4) == 0);
+
+        /* NET_SEND reaches the client and is acknowledged. */
+        CHECK_EQ_INT(proto_encode_chunk(&c.out, PROTO_NET_SEND, c.net_open, "pong", 4, 0), 0);
+        WAIT_FOR(c, c.net_acked >= 4);
+        CHECK_EQ_INT(c.net_acked, 4);
+        CHECK_EQ_INT(read(fd, got, sizeof(got)), 4);
+        CHECK(memcmp(got, "pong", 4) == 0);
+
+        /* The client half-closes: EOF, not a reset; the host's EOF then closes it. */
+        CHECK(shutdown(fd, SHUT_WR) == 0);
+        WAIT_FOR(c, c.net_eof);
+        CHECK(c.net_eof && !c.net_rst);
+        CHECK_EQ_INT(proto_encode_chunk(&c.out, PROTO_NET_SEND, c.net_open, "bye", 3, 1), 0);
+        WAIT_FOR(c, c.net_acked >= 7);
+        CHECK_EQ_INT(read(fd, got, sizeof(got)), 3);
+        CHECK_EQ_INT(read(fd, got, sizeof(got)), 0); /* closed after the last bytes */
+        close(fd);
+
+        /* A client that vanishes mid-stream is a reset. */
+        c.net_open = 0;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+        WAIT_FOR(c, c.net_open != 0);
+        {
+                struct linger l = {1, 0}; /* close with RST */
+
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        close(fd);
+        CHECK_EQ_INT(proto_encode_chunk(&c.out, PROTO_NET_SEND, c.net_open, "x", 1, 0), 0);
+        WAIT_FOR(c, c.net_rst);
+        CHECK(c.net_rst);
+        CHECK_EQ_INT(c.stray, 0);
+        buf_free(&c.net_data);
         STOP(c);
 }

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The host end of the egress tunnel: an HTTP proxy for one sandbox that
+ * applies its allow-list. Streams arrive over the agent channel (NET_OPEN,
+ * NET_RECV, docs/protocol.md); for each, the request head decides:
+ *
+ *   CONNECT host:port     allowed: connect, answer 200, relay; a TLS
+ *                         ClientHello's SNI must then name the same host
+ *   GET http://host/...   allowed: connect, forward the request in origin
+ *                         form with "Connection: close", relay the answer
+ *   anything else         400; not in the allow-list: 403; a name that
+ *                         resolves to a loopback, private or link-local
+ *                         address (unless the rule is that address): 403;
+ *                         connection failure: 502
+ *
+ * Every decision is logged (warning for a denial) with the destination.
+ * The proxy lives inside the host's exec loop (sandbox/exec.c): it adds its
+ * descriptors to the poll set and appends frames to the agent channel's
+ * output, reading upstream only while that output is below a bound and the
+ * stream's window allows.
+ */
+#ifndef LG_NET_PROXY_H
+#define LG_NET_PROXY_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/allowlist.h"
+
+struct buf;
+struct proto_hdr;
+struct net_pstream;
+
+#define NET_PROXY_PORT 3128 /* inside the sandbox: http_proxy=http://127.0.0.1:3128 */
+
+struct net_proxy {
+        struct net_allowlist al;
+        const char *sandbox_id; /* for the log */
+        struct net_pstream *s[64];
+        uint64_t allowed, denied; /* decisions so far */
+};
+
+void net_proxy_init(struct net_proxy *p, const struct net_allowlist *al, const char *sandbox_id);
+/* Close every stream and connection. */
+void net_proxy_free(struct net_proxy *p);
+
+/*
+ * A NET_OPEN, NET_RECV or NET_RECV_ACK frame from the agent; replies go to
+ * out. 0, or -EPROTO for a frame that breaks the protocol (the sandbox is
+ * then treated as lost).
+ */
+int net_proxy_frame(struct net_proxy *p, const struct proto_hdr *h, const uint8_t *payload,
+                    struct buf *out);
+
+/* Add descriptors to watch (at most 64 into fds); out_full: the channel is backed up. */
+size_t net_proxy_poll(struct net_proxy *p, struct pollfd *fds, size_t max, int out_full);
+/* Handle what poll reported for those descriptors (same order, same count). */
+void net_proxy_events(struct net_proxy *p, const struct pollfd *fds, size_t n, struct buf *out);
+
+#endif

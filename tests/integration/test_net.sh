@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Egress through the allow-list proxy (--net allow=...): a host HTTP server
+# the sandbox may reach, one it may not, the CONNECT tunnel, a large transfer
+# through the windows, names that resolve back to the host, malformed
+# requests, TLS server names that do not match the tunnel.
+# Usage: [LG_BACKEND=vm|process] tests/integration/test_net.sh [BUILD_DIR]
+set -u
+cd "$(dirname "$0")/../.."
+BACKEND=${LG_BACKEND:-vm}
+T_SUITE="test_net[$BACKEND]"
+. tests/lib.sh
+
+it_setup "${1:-build}"
+if [ "$BACKEND" = process ] && [ "$(id -u)" != 0 ]; then
+        t_begin net; t_skip "not root: the process backend runs only jailed"; t_summary; exit
+fi
+RUN=("$LG" run --backend "$BACKEND")
+"${RUN[@]}" -- true >/dev/null 2>&1 </dev/null # image and template
+
+mkdir -p "$TMP/www"
+echo "hello from the host" >"$TMP/www/hello.txt"
+head -c 20000000 /dev/urandom >"$TMP/www/big.bin"
+python3 - "$TMP/www" "$TMP/port" "$TMP/requests" <<'PY' &
+import http.server, functools, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, fmt, *args):
+        with open(sys.argv[3], "a") as f: f.write(self.requestline + "\n")
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=sys.argv[1]))
+open(sys.argv[2], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; rm -rf "$TMP"' EXIT
+for _ in $(seq 50); do [ -s "$TMP/port" ] && break; sleep 0.1; done
+PORT=$(cat "$TMP/port")
+ALLOW="--net allow=127.0.0.1:$PORT,localhost:$PORT"
+nrun() { "${RUN[@]}" $ALLOW "$@" </dev/null; }
+
+t_begin "without --net: no proxy, no way out"
+out=$("${RUN[@]}" -- sh -c 'echo "[$http_proxy]"; wget -q -T 3 -O - http://127.0.0.1:'"$PORT"'/hello.txt' 2>&1 </dev/null); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q '^\[\]$' && ! grep -q hello "$TMP/requests" 2>/dev/null && t_pass ||
+        t_fail "rc=$rc: $out"
+
+t_begin "an allowed destination is reached through the proxy, and logged"
+out=$("$LG" -v run --backend "$BACKEND" $ALLOW -- wget -q -O - "http://127.0.0.1:$PORT/hello.txt" 2>"$TMP/e" </dev/null); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "hello from the host" ] && grep -q "egress to 127.0.0.1:$PORT (http)" "$TMP/e" &&
+        t_pass || t_fail "rc=$rc [$out] $(cat "$TMP/e")"
+
+t_begin "a destination outside the allow-list: 403, logged with the destination"
+out=$(nrun -- wget -q -O - "http://127.0.0.2:$PORT/hello.txt" 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "403 Forbidden" &&
+        echo "$out" | grep -q "egress denied: 127.0.0.2:$PORT is not in the allow-list" && t_pass ||
+        t_fail "rc=$rc: $out"
+
+t_begin "CONNECT tunnel to an allowed destination"
+out=$(nrun -- sh -c "printf 'CONNECT 127.0.0.1:$PORT HTTP/1.1\r\n\r\nGET /hello.txt HTTP/1.0\r\n\r\n' | nc 127.0.0.1 3128" 2>&1 | tr -d '\r')
+echo "$out" | grep -q "^HTTP/1.1 200 Connection established" && echo "$out" | grep -q "^hello from the host" &&
+        t_pass || t_fail "$out"
+
+t_begin "CONNECT to a port that is not allowed: 403"
+out=$(nrun -- sh -c "printf 'CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n' | nc 127.0.0.1 3128" 2>&1 | tr -d '\r')
+echo "$out" | grep -q "^HTTP/1.1 403" && echo "$out" | grep -q "egress denied: 127.0.0.1:22" && t_pass || t_fail "$out"
+
+t_begin "20 MB through the proxy arrive intact (flow control both ways)"
+want=$(sha256sum <"$TMP/www/big.bin" | cut -d' ' -f1)
+got=$(nrun -- sh -c "wget -q -O - http://127.0.0.1:$PORT/big.bin | sha256sum" 2>/dev/null | cut -d' ' -f1)
+[ "$got" = "$want" ] && t_pass || t_fail "sha256 $got, want $want"
+
+t_begin "an allowed name that resolves to the host's loopback is refused"
+out=$(nrun -- wget -q -O - "http://localhost:$PORT/hello.txt" 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "localhost resolves to a loopback" && t_pass || t_fail "rc=$rc: $out"
+
+t_begin "requests the proxy cannot read unambiguously: 400"
+bad=0
+for req in 'GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' \
+        "GET http://127.0.0.1:$PORT/ HTTP/1.1\r\nHost: 127.0.0.2:$PORT\r\n\r\n" \
+        "GET http://x@127.0.0.1:$PORT/ HTTP/1.0\r\n\r\n"; do
+        out=$(nrun -- sh -c "printf '$req' | nc 127.0.0.1 3128" 2>&1 | tr -d '\r')
+        echo "$out" | grep -q "^HTTP/1.1 400" || { bad=1; t_fail "[$req]: $out"; break; }
+done
+[ $bad = 0 ] && t_pass
+
+t_begin "the host server saw only the allowed requests"
+n=$(grep -c . "$TMP/requests")
+# hello (allowed), hello via CONNECT, big.bin; nothing denied reached it.
+[ "$n" -eq 3 ] && t_pass || t_fail "$n requests: $(cat "$TMP/requests")"
+
+t_begin "a TLS server name that differs from the CONNECT target is refused"
+if ! timeout 5 bash -c 'exec 3<>/dev/tcp/registry.npmjs.org/443' 2>/dev/null; then
+        t_skip "registry.npmjs.org:443 is not reachable from this host"
+else
+        python3 - "$TMP/hello-evil" "$TMP/hello-good" <<'PY'
+import sys
+def hello(name):
+    name = name.encode()
+    body = b"\x03\x03" + b"\x07" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+    sni = b"\x00" + len(name).to_bytes(2, "big") + name
+    sni = len(sni).to_bytes(2, "big") + sni
+    exts = b"\x00\x00" + len(sni).to_bytes(2, "big") + sni
+    body += len(exts).to_bytes(2, "big") + exts
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+open(sys.argv[1], "wb").write(hello("evil.example"))
+open(sys.argv[2], "wb").write(hello("registry.npmjs.org"))
+PY
+        tls() { # tls HELLOFILE: CONNECT, then the ClientHello through the tunnel
+                "${RUN[@]}" --net allow=registry.npmjs.org:443 -- sh -c \
+                        "(printf 'CONNECT registry.npmjs.org:443 HTTP/1.1\r\n\r\n'; sleep 1; cat; sleep 2) | nc 127.0.0.1 3128 | head -c 200 | od -An -tx1 | head -2" \
+                        <"$1" 2>&1
+        }
+        evil=$(tls "$TMP/hello-evil")
+        good=$(tls "$TMP/hello-good")
+        # The good one gets a TLS record back (0x16 handshake or 0x15 alert); the evil one only the 200.
+        if echo "$evil" | grep -q "TLS server name evil.example does not match the tunnel to registry.npmjs.org" &&
+                ! echo "$good" | grep -q "does not match"; then t_pass
+        else t_fail "evil: $evil / good: $good"; fi
+fi
+
+t_begin "usage: --net needs allow=... with valid entries (120)"
+ok=1
+for spec in bogus "allow=" "allow=a..b" "allow=x.com:99999"; do
+        "${RUN[@]}" --net "$spec" -- true >/dev/null 2>"$TMP/e" </dev/null; rc=$?
+        [ $rc -eq 120 ] || { ok=0; t_fail "--net $spec gave $rc: $(cat "$TMP/e")"; break; }
+done
+[ $ok = 1 ] && t_pass
+
+t_begin "nothing left behind"
+leftovers >"$TMP/left" && t_pass || t_fail "$(cat "$TMP/left")"
+
+t_summary
