@@ -61,6 +61,13 @@ hits=$(cat "$TMP/hits" 2>/dev/null || echo 0)
 [ $rc -eq 1 ] && [ "$hits" = 0 ] && a_pass "${out##*: }; host saw $hits connections" ||
         a_fail "exit $rc, host saw $hits connections: ${out:0:40}"
 
+a_begin "reach another sandbox's egress proxy" "not there"
+"${RUN[@]}" --net allow=127.0.0.1:1 -- sh -c 'echo up; sleep 8' >"$TMP/a.out" 2>"$TMP/a.err" </dev/null & other=$!
+for _ in $(seq 100); do grep -q up "$TMP/a.out" 2>/dev/null && break; sleep 0.1; done
+out=$(srun -- nc -w 3 127.0.0.1 3128 2>&1); rc=$?
+kill -INT $other 2>/dev/null; wait $other 2>/dev/null
+[ $rc -eq 1 ] && ! grep -q "egress" "$TMP/a.err" && a_pass "${out##*: }" || a_fail "exit $rc: ${out:0:60}"
+
 a_begin "egress to the internet (1.1.1.1:80)" "unreachable"
 out=$(srun --timeout 10s -- nc -w 3 1.1.1.1 80 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "unreachable" && a_pass "exit $rc: ${out#*: }" || a_fail "exit $rc: ${out:0:60}"
