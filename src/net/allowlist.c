@@ -2,6 +2,7 @@
 #include "net/allowlist.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,14 @@ int net_host_normalise(const char *host, size_t len, char *out, size_t outsz)
         out[n] = '\0';
         /* All-numeric labels are an IPv4 address or nothing (no "1.2.3", no octal). */
         if (strspn(out, "0123456789.") == n && !is_ipv4(out))
+                return -EINVAL;
+        /*
+         * Nor what the resolver would read as a number anyway ("0x7f.1",
+         * "1.2.3.0x10"): a name that is an address in disguise.
+         */
+        struct in_addr a;
+
+        if (!is_ipv4(out) && inet_aton(out, &a) != 0)
                 return -EINVAL;
         return 0;
 }

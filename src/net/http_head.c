@@ -75,6 +75,7 @@ int net_http_parse(const char *buf, size_t n, struct net_req *req)
         struct net_req hosthdr;
 
         memset(req, 0, sizeof(*req));
+        req->content_length = -1;
         if (end == NULL)
                 return n >= NET_MAX_HEAD ? -EMSGSIZE : -EAGAIN;
         req->head_len = (size_t)(end - buf);
@@ -140,6 +141,28 @@ int net_http_parse(const char *buf, size_t n, struct net_req *req)
                 for (const char *c = colon + 1; c < eol; c++) {
                         if ((unsigned char)*c < 0x20 && *c != '\t')
                                 return -EINVAL;
+                }
+                if ((size_t)(colon - line) == 17 && strncasecmp(line, "transfer-encoding", 17) == 0)
+                        return -EINVAL;
+                if ((size_t)(colon - line) == 14 && strncasecmp(line, "content-length", 14) == 0) {
+                        long long cl = 0;
+                        const char *c = colon + 1;
+
+                        while (c < eol && (*c == ' ' || *c == '\t'))
+                                c++;
+                        if (req->content_length >= 0 || c == eol)
+                                return -EINVAL; /* two of them, or empty */
+                        for (; c < eol && *c != ' ' && *c != '\t'; c++) {
+                                if (*c < '0' || *c > '9' || cl > (1LL << 50))
+                                        return -EINVAL;
+                                cl = cl * 10 + (*c - '0');
+                        }
+                        for (; c < eol; c++) {
+                                if (*c != ' ' && *c != '\t')
+                                        return -EINVAL;
+                        }
+                        req->content_length = cl;
+                        continue;
                 }
                 if ((size_t)(colon - line) != 4 || strncasecmp(line, "host", 4) != 0)
                         continue;

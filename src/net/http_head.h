@@ -29,13 +29,16 @@ struct net_req {
         size_t path_off; /* PLAIN: where the origin-form path starts in the request line */
         size_t path_len; /* and its length */
         size_t method_len;
+        long long content_length; /* PLAIN: the body's length, -1 when none is declared */
 };
 
 /*
  * Parse the head at buf[0..n). 0: *req filled; -EAGAIN: no complete head
  * yet (read more); -EMSGSIZE: no head within NET_MAX_HEAD bytes; -EINVAL:
- * malformed, ambiguous (Host differs from the target, two Host headers), a
- * scheme other than http, or a destination that is not a plain name.
+ * malformed, ambiguous (Host differs from the target, two Host headers, two
+ * Content-Length headers), a Transfer-Encoding (a plain request's body must
+ * have a declared length: the proxy forwards exactly that much), a scheme
+ * other than http, or a destination that is not a plain name.
  */
 int net_http_parse(const char *buf, size_t n, struct net_req *req);
 

@@ -9,8 +9,9 @@
  *   GET http://host/...   allowed: connect, forward the request in origin
  *                         form with "Connection: close", relay the answer
  *   anything else         400; not in the allow-list: 403; a name that
- *                         resolves to a loopback, private or link-local
- *                         address (unless the rule is that address): 403;
+ *                         resolves only to internal addresses (loopback,
+ *                         private, link-local, this host's...) unless the
+ *                         rule is that address: 403;
  *                         connection failure: 502
  *
  * Every decision is logged (warning for a denial) with the destination.
@@ -23,6 +24,7 @@
 #define LG_NET_PROXY_H
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,11 +36,15 @@ struct net_pstream;
 
 #define NET_PROXY_PORT 3128 /* inside the sandbox: http_proxy=http://127.0.0.1:3128 */
 
+#define NET_PROXY_MAX_OWN 32
+
 struct net_proxy {
         struct net_allowlist al;
         const char *sandbox_id; /* for the log */
         struct net_pstream *s[64];
-        uint64_t allowed, denied; /* decisions so far */
+        uint64_t allowed, denied;                       /* decisions so far */
+        struct sockaddr_storage own[NET_PROXY_MAX_OWN]; /* this host's addresses */
+        size_t nown;
 };
 
 void net_proxy_init(struct net_proxy *p, const struct net_allowlist *al, const char *sandbox_id);
@@ -52,6 +58,15 @@ void net_proxy_free(struct net_proxy *p);
  */
 int net_proxy_frame(struct net_proxy *p, const struct proto_hdr *h, const uint8_t *payload,
                     struct buf *out);
+
+/*
+ * Allowed streams wait for the resolver: net_proxy_work() resolves one
+ * and starts its connect (a blocking lookup, so one per round of the exec
+ * loop, which checks interrupts and deadlines in between); while
+ * net_proxy_pending() is true the loop should not sleep in poll.
+ */
+int net_proxy_pending(const struct net_proxy *p);
+void net_proxy_work(struct net_proxy *p, struct buf *out);
 
 /* Add descriptors to watch (at most 64 into fds); out_full: the channel is backed up. */
 size_t net_proxy_poll(struct net_proxy *p, struct pollfd *fds, size_t max, int out_full);

@@ -3,6 +3,7 @@
 #include "net/allowlist.h"
 
 #include <errno.h>
+#include <string.h>
 
 /* A cursor over untrusted bytes: every read is checked against the end. */
 struct cur {
@@ -60,22 +61,60 @@ static int vec(struct cur *c, int width, struct cur *sub)
         return 0;
 }
 
+/*
+ * The handshake bytes of the leading handshake records, concatenated: a
+ * ClientHello may be split across records (RFC 8446 5.1), and a parser that
+ * gave up on that would let a split hello through unchecked. -EAGAIN until
+ * want bytes (or the whole first message) are there.
+ */
+static int gather(const uint8_t *p, size_t n, uint8_t *hs, size_t hssz, size_t *got)
+{
+        size_t off = 0, need = 4; /* the handshake header first, then its length */
+
+        *got = 0;
+        while (*got < need) {
+                unsigned len;
+
+                if (n - off < 5)
+                        return -EAGAIN;
+                if (p[off] != 22 || p[off + 1] != 3)
+                        return -EINVAL; /* only handshake records before the hello is whole */
+                len = (unsigned)p[off + 3] << 8 | p[off + 4];
+                if (len == 0 || len > 16384)
+                        return -EINVAL;
+                if (n - off - 5 < len)
+                        return -EAGAIN;
+                if (*got + len > hssz)
+                        return -EINVAL;
+                memcpy(hs + *got, p + off + 5, len);
+                *got += len;
+                off += 5 + len;
+                if (*got >= 4) {
+                        need = 4 + ((size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3]);
+                        if (hs[0] != 1 || need > hssz)
+                                return -EINVAL; /* not a ClientHello, or absurdly long */
+                }
+        }
+        return 0;
+}
+
 int net_tls_sni(const uint8_t *p, size_t n, char *host, size_t hostsz)
 {
-        struct cur rec = {p, p + n}, hs, v, exts;
-        unsigned type, version, len, hlen;
+        static __thread uint8_t buf[NET_TLS_MAX_HELLO];
+        struct cur hs, v, exts;
+        unsigned type, hlen;
+        size_t got;
+        int r;
 
-        /* Record header: handshake (22), version 3.x, length. */
-        if (n < 5)
-                return n > 0 && p[0] != 22 ? -EINVAL : -EAGAIN;
-        if (u8(&rec, &type) < 0 || u16(&rec, &version) < 0 || u16(&rec, &len) < 0)
-                return -EINVAL;
-        if (type != 22 || (version >> 8) != 3 || len < 4 || len > 16384)
-                return -EINVAL;
-        if (n - 5 < len)
+        if (n == 0)
                 return -EAGAIN;
-        hs = (struct cur){rec.p, rec.p + len};
-        /* Handshake header: ClientHello (1), length within this record. */
+        if (p[0] != 22)
+                return -EINVAL;
+        r = gather(p, n, buf, sizeof(buf), &got);
+        if (r < 0)
+                return r;
+        hs = (struct cur){buf, buf + got};
+        /* Handshake header: ClientHello (1), its length within what was gathered. */
         if (u8(&hs, &type) < 0 || type != 1 || u24(&hs, &hlen) < 0 ||
             hlen > (size_t)(hs.end - hs.p))
                 return -EINVAL;

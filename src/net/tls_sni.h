@@ -11,11 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest ClientHello accepted (it may span several records). */
+#define NET_TLS_MAX_HELLO 32768
+
 /*
  * From the first bytes a client sent, p[0..n): 0 and the name (normalised,
- * net_host_normalise) in host; -EAGAIN: the first record is incomplete;
- * -ENOENT: a ClientHello without SNI; -EINVAL: not a TLS ClientHello, or
- * malformed.
+ * net_host_normalise) in host; -EAGAIN: the ClientHello is not complete
+ * yet (it may be split across records); -ENOENT: a ClientHello without
+ * SNI; -EINVAL: not a TLS ClientHello, malformed, or over NET_TLS_MAX_HELLO.
  */
 int net_tls_sni(const uint8_t *p, size_t n, char *host, size_t hostsz);
 

@@ -36,6 +36,11 @@
 #define EXEC_WRITE_CHUNK 4096u
 /* The egress proxy reads its destinations only while less than this waits for the guest. */
 #define EXEC_NET_OUT_HIGH (1u << 20)
+/*
+ * And the guest is not read while more than this waits for it: a guest that
+ * does not read its channel cannot make the proxy queue answers without end.
+ */
+#define EXEC_CHAN_OUT_HIGH (4u << 20)
 
 struct exec_out {
         int fd;
@@ -235,7 +240,10 @@ static int exec_step(struct exec_state *s, int vmm_pidfd, uint64_t deadline, str
             /* The guest is not read while our own readers lag behind (backpressure). */
             {.fd = s->c->fd,
              .events = (short)(agent_conn_events(s->c) &
-                               (exec_queued(s) < EXEC_OUT_HIGH ? (POLLIN | POLLOUT) : POLLOUT))},
+                               (exec_queued(s) < EXEC_OUT_HIGH &&
+                                        buf_size(agent_conn_out(s->c)) < EXEC_CHAN_OUT_HIGH
+                                    ? (POLLIN | POLLOUT)
+                                    : POLLOUT))},
             {.fd = vmm_pidfd, .events = POLLIN},
             {.fd = io->intr_fd, .events = POLLIN},
             {.fd =
@@ -253,6 +261,8 @@ static int exec_step(struct exec_state *s, int vmm_pidfd, uint64_t deadline, str
                 nnet = net_proxy_poll(io->net, p + 6, PROTO_NET_MAX_STREAMS,
                                       buf_size(agent_conn_out(s->c)) > EXEC_NET_OUT_HIGH);
         timeout = deadline ? mono_left_ms(deadline) : -1;
+        if (io->net != NULL && net_proxy_pending(io->net))
+                timeout = 0; /* a destination waits for the resolver */
         r = poll(p, 6 + nnet, timeout);
         if (r < 0 && errno != EINTR)
                 return err_set(err, LG_EK_INTERNAL, errno, "poll");
@@ -274,6 +284,8 @@ static int exec_step(struct exec_state *s, int vmm_pidfd, uint64_t deadline, str
         }
         if (nnet > 0)
                 net_proxy_events(io->net, p + 6, nnet, agent_conn_out(s->c));
+        if (io->net != NULL)
+                net_proxy_work(io->net, agent_conn_out(s->c));
         if (p[3].revents & (POLLIN | POLLHUP | POLLERR)) {
                 r = exec_forward_stdin(s);
                 if (r < 0)

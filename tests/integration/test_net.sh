@@ -23,8 +23,9 @@ head -c 20000000 /dev/urandom >"$TMP/www/big.bin"
 python3 - "$TMP/www" "$TMP/port" "$TMP/requests" <<'PY' &
 import http.server, functools, sys
 class H(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, fmt, *args):
+    def log_request(self, *args):
         with open(sys.argv[3], "a") as f: f.write(self.requestline + "\n")
+    def log_message(self, *args): pass
 s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=sys.argv[1]))
 open(sys.argv[2], "w").write(str(s.server_address[1]))
 s.serve_forever()
@@ -80,12 +81,21 @@ for req in 'GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' \
 done
 [ $bad = 0 ] && t_pass
 
+t_begin "a second request pipelined after the first is refused, not forwarded"
+out=$(nrun -- sh -c "printf 'GET http://127.0.0.1:$PORT/hello.txt HTTP/1.1\r\nHost: 127.0.0.1:$PORT\r\n\r\nGET http://127.0.0.1:$PORT/big.bin HTTP/1.1\r\nHost: 127.0.0.1:$PORT\r\n\r\n' | nc 127.0.0.1 3128" 2>&1 | tr -d '\r')
+echo "$out" | grep -q "^HTTP/1.1 400" && t_pass || t_fail "$out"
+
+t_begin "a request body of declared length is forwarded"
+out=$(nrun -- sh -c "printf 'POST http://127.0.0.1:$PORT/up HTTP/1.1\r\nHost: 127.0.0.1:$PORT\r\nContent-Length: 5\r\n\r\nhello' | nc 127.0.0.1 3128" 2>&1 | tr -d '\r')
+# This test server has no POST: its 501 proves the request reached it whole.
+echo "$out" | grep -q "^HTTP/1.0 501" && grep -q "^POST /up" "$TMP/requests" && t_pass || t_fail "$out"
+
 t_begin "the host server saw only the allowed requests"
 n=$(grep -c . "$TMP/requests")
-# hello (allowed), hello via CONNECT, big.bin; nothing denied reached it.
-[ "$n" -eq 3 ] && t_pass || t_fail "$n requests: $(cat "$TMP/requests")"
+# hello (allowed), hello via CONNECT, big.bin, the POST; nothing denied reached it.
+[ "$n" -eq 4 ] && t_pass || t_fail "$n requests: $(cat "$TMP/requests")"
 
-t_begin "a TLS server name that differs from the CONNECT target is refused"
+t_begin "a tunnel must start with a ClientHello naming its target: other names (whole or split across records) and plain text are refused"
 if ! timeout 5 bash -c 'exec 3<>/dev/tcp/registry.npmjs.org/443' 2>/dev/null; then
         t_skip "registry.npmjs.org:443 is not reachable from this host"
 else
@@ -108,12 +118,24 @@ PY
                         "(printf 'CONNECT registry.npmjs.org:443 HTTP/1.1\r\n\r\n'; sleep 1; cat; sleep 2) | nc 127.0.0.1 3128 | head -c 200 | od -An -tx1 | head -2" \
                         <"$1" 2>&1
         }
+        python3 - "$TMP/hello-evil" "$TMP/hello-split" <<'PY'
+import sys
+h = open(sys.argv[1], "rb").read()            # one record: header(5) + handshake
+hs = h[5:]
+rec = lambda b: b"\x16\x03\x01" + len(b).to_bytes(2, "big") + b
+open(sys.argv[2], "wb").write(rec(hs[:4]) + rec(hs[4:]))   # the same hello in two records
+PY
+        printf 'GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n' >"$TMP/plain"
         evil=$(tls "$TMP/hello-evil")
+        split=$(tls "$TMP/hello-split")
+        plain=$(tls "$TMP/plain")
         good=$(tls "$TMP/hello-good")
-        # The good one gets a TLS record back (0x16 handshake or 0x15 alert); the evil one only the 200.
+        # The good one gets a TLS record back (0x16 handshake or 0x15 alert); the others only the 200.
         if echo "$evil" | grep -q "TLS server name evil.example does not match the tunnel to registry.npmjs.org" &&
-                ! echo "$good" | grep -q "does not match"; then t_pass
-        else t_fail "evil: $evil / good: $good"; fi
+                echo "$split" | grep -q "TLS server name evil.example does not match" &&
+                echo "$plain" | grep -q "did not start with a TLS ClientHello" &&
+                ! echo "$good" | grep -q "egress denied"; then t_pass
+        else t_fail "evil: $evil / split: $split / plain: $plain / good: $good"; fi
 fi
 
 t_begin "usage: --net needs allow=... with valid entries (120)"

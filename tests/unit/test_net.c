@@ -149,6 +149,13 @@ TEST(request_heads)
             {"CONNECT a.com:443 HTTP/1.1\r\n", -EAGAIN, NULL, 0, 0},
             {"CONNECT [::1] HTTP/1.1\r\n\r\n", -EINVAL, NULL, 0, 0}, /* found by fuzzing */
             {"CONNECT [:.3]:443 HTTP/1.1\r\n\r\n", -EINVAL, NULL, 0, 0},
+            {"POST http://a.com/ HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: chunked\r\n\r\n",
+             -EINVAL, NULL, 0, 0},
+            {"POST http://a.com/ HTTP/1.1\r\nHost: a.com\r\nContent-Length: 1\r\n"
+             "Content-Length: 2\r\n\r\n",
+             -EINVAL, NULL, 0, 0},
+            {"POST http://a.com/ HTTP/1.1\r\nHost: a.com\r\nContent-Length: 1x\r\n\r\n", -EINVAL,
+             NULL, 0, 0},
         };
         struct net_req r;
 
@@ -165,6 +172,18 @@ TEST(request_heads)
                         CHECK_EQ_INT(r.head_len, strlen(cases[i].head));
                 }
         }
+}
+
+TEST(content_length_is_read)
+{
+        struct net_req r;
+
+        CHECK_EQ_INT(
+            parse("POST http://a.com/ HTTP/1.1\r\nHost: a.com\r\nContent-Length: 12\r\n\r\n", &r),
+            0);
+        CHECK_EQ_INT(r.content_length, 12);
+        CHECK_EQ_INT(parse("GET http://a.com/ HTTP/1.1\r\nHost: a.com\r\n\r\n", &r), 0);
+        CHECK_EQ_INT(r.content_length, -1);
 }
 
 TEST(oversized_head_is_refused)
@@ -247,6 +266,20 @@ TEST(tls_sni)
         CHECK_EQ_INT(net_tls_sni(b, n, host, sizeof(host)), -EINVAL);
         CHECK_EQ_INT(net_tls_sni((const uint8_t *)"GET / HTTP/1.1\r\n", 16, host, sizeof(host)),
                      -EINVAL);
+        /* The same hello split across two records (RFC 8446 5.1): still read. */
+        {
+                uint8_t split[600];
+                size_t m = client_hello(b, "Split.Example"), body = m - 5;
+
+                memcpy(split, "\x16\x03\x01\x00\x04", 5);
+                memcpy(split + 5, b + 5, 4); /* the handshake header alone */
+                split[9] = 0x16, split[10] = 3, split[11] = 1;
+                split[12] = (uint8_t)((body - 4) >> 8), split[13] = (uint8_t)(body - 4);
+                memcpy(split + 14, b + 9, body - 4);
+                CHECK_EQ_INT(net_tls_sni(split, 14 + body - 4, host, sizeof(host)), 0);
+                CHECK_EQ_STR(host, "split.example");
+                CHECK_EQ_INT(net_tls_sni(split, 14 + body - 5, host, sizeof(host)), -EAGAIN);
+        }
         /* An extension claiming more bytes than there are. */
         n = client_hello(b, "a.com");
         b[n - 8 - 2] = 0xff;
