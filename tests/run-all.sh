@@ -47,7 +47,8 @@ if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
         step "integration: templates and clones (ASan+UBSan)" tests/integration/test_template.sh build-san
         step "integration: warm pool (ASan+UBSan)" tests/integration/test_pool.sh build-san
         step "integration: run, process backend (ASan+UBSan)" env LG_BACKEND=process tests/integration/test_run.sh build-san
-        step "integration: egress proxy (ASan+UBSan)" env LG_BACKEND=vm tests/integration/test_net.sh build-san
+        step "integration: egress proxy, vm (ASan+UBSan)" env LG_BACKEND=vm tests/integration/test_net.sh build-san
+        step "integration: egress proxy, process (ASan+UBSan)" env LG_BACKEND=process tests/integration/test_net.sh build-san
         step "security: validate security (ASan+UBSan)" build-san/bin/luminaguard --home "$LG_TEST_HOME" validate security
 fi
 

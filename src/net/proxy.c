@@ -456,9 +456,13 @@ static int guest_bytes(struct net_proxy *p, struct net_pstream *st, const uint8_
                 }
                 return 0;
         }
-        decide(p, st, out);
-        if (find(p, st->id) != st || st->state == P_HEAD)
-                return 0;
+        {
+                uint32_t id = st->id; /* decide() may free st */
+
+                decide(p, st, out);
+                if (find(p, id) != st || st->state == P_HEAD)
+                        return 0;
+        }
         /* Bytes after the head that were in this frame: body, counted like any other. */
         extra = (long long)(st->have - st->req.head_len);
         if (st->req.kind == NET_REQ_PLAIN && extra > st->body_left) {
