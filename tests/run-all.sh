@@ -39,6 +39,7 @@ step "integration: warm pool" tests/integration/test_pool.sh build
 step "integration: run, process backend" env LG_BACKEND=process tests/integration/test_run.sh build
 step "integration: egress allow-list proxy (vm)" env LG_BACKEND=vm tests/integration/test_net.sh build
 step "integration: egress allow-list proxy (process)" env LG_BACKEND=process tests/integration/test_net.sh build
+step "integration: audit log" tests/integration/test_audit.sh build
 # The attack suite (tests/security) as users run it: through the binary.
 step "security: luminaguard validate security" build/bin/luminaguard --home "$LG_TEST_HOME" validate security
 if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
@@ -50,7 +51,10 @@ if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
         step "integration: egress proxy, vm (ASan+UBSan)" env LG_BACKEND=vm tests/integration/test_net.sh build-san
         step "integration: egress proxy, process (ASan+UBSan)" env LG_BACKEND=process tests/integration/test_net.sh build-san
         step "security: validate security (ASan+UBSan)" build-san/bin/luminaguard --home "$LG_TEST_HOME" validate security
+        step "integration: audit log (ASan+UBSan)" tests/integration/test_audit.sh build-san
 fi
+# Every suite above appended to the test home's audit log, several at once: it must be whole.
+step "the test home's audit log is intact" build/bin/luminaguard --home "$LG_TEST_HOME" audit verify
 
 echo
 echo "=== summary"

@@ -42,5 +42,6 @@ int cmd_image(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `luminaguard bench WHAT`: benchmarks that print measured figures. */
 #include "bench/bench_boot.h"
+#include "bench/bench_audit.h"
 #include "bench/bench_spawn.h"
 #include "pool/pool.h"
 #include "cli/cli.h"
@@ -19,6 +20,7 @@ static const char bench_usage[] =
     "       luminaguard bench spawn [--runs N] [--cold-runs N] [--pool-size N] [--rate R]\n"
     "                               [--seconds S] [--hold N] [--json FILE] [--baseline FILE]\n"
     "       luminaguard bench spawn --backend process [--runs N] [--json FILE]\n"
+    "       luminaguard bench audit [--records N]\n"
     "\n"
     "  boot   cold boot to agent ready and 'run -- true' end to end, against plain\n"
     "         QEMU booting the same kernel and initramfs to a shell, interleaved.\n"
@@ -31,7 +33,9 @@ static const char bench_usage[] =
     "         --runs 100, --cold-runs 100, --pool-size 4, --rate 5, --seconds 20 by default.\n"
     "         --baseline FILE flags rows more than 10% slower (p50) and exits 1.\n"
     "         --backend process: a jailed process sandbox to agent ready, created and\n"
-    "         destroyed, and 'run --backend process -- true', against bwrap --unshare-all.\n";
+    "         destroyed, and 'run --backend process -- true', against bwrap --unshare-all.\n"
+    "  audit  audit-log appends per second without and with fsync, and verify throughput\n"
+    "         on a log of N records (default 100000), in a scratch directory.\n";
 
 static int bench_boot_cmd(int argc, char **argv)
 {
@@ -166,12 +170,41 @@ static int bench_spawn_cmd(int argc, char **argv)
         return r; /* 1: a regression against the baseline */
 }
 
+static int bench_audit_cmd(int argc, char **argv)
+{
+        struct lg_err *err = NULL;
+        char home[PATH_MAX];
+        uint64_t n = 100000;
+        int r;
+
+        if (argc == 3 && strcmp(argv[1], "--records") == 0) {
+                if (parse_uint(argv[2], 1000, 10000000, &n) < 0) {
+                        fprintf(stderr, "luminaguard: error: --records %s: 1000 to 10000000\n",
+                                argv[2]);
+                        return LG_EXIT_USAGE;
+                }
+        } else if (argc != 1) {
+                fprintf(stderr, "luminaguard: error: bad option\n%s", bench_usage);
+                return LG_EXIT_USAGE;
+        }
+        if (cli_home(home, sizeof(home)) < 0)
+                return LG_EXIT_INTERNAL;
+        r = bench_audit(home, (unsigned)n, stdout, &err);
+        if (r < 0) {
+                r = cli_report(err);
+                err_free(&err);
+        }
+        return r;
+}
+
 int cmd_bench(int argc, char **argv)
 {
         if (argc >= 2 && strcmp(argv[1], "spawn") == 0)
                 return bench_spawn_cmd(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "boot") == 0)
                 return bench_boot_cmd(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "audit") == 0)
+                return bench_audit_cmd(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 fputs(bench_usage, stdout);
                 return 0;

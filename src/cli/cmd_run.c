@@ -8,7 +8,9 @@
 #include "cli/run_opts.h"
 #include "common/err.h"
 #include "common/fs.h"
+#include "cli/run_audit.h"
 #include "common/log.h"
+#include "common/monotime.h"
 #include "net/proxy.h"
 #include "common/paths.h"
 #include "proto/proto.h"
@@ -116,9 +118,25 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
         }
         /* Request ids only need to be unique among requests in flight: the pool's are done. */
         conn.next_id = 1;
-        r = agent_exec(&conn, lease.pidfd, x, io, res, err);
-        if (r < 0 && (*err)->kind == LG_EK_LOST)
-                err_wrap(err, "pooled sandbox %s", lease.id);
+        /* Recorded before it runs, or it does not run. */
+        r = run_audit_start(home, lease.id, o, lease.hit ? "pool-hit" : "pool-miss", err);
+        if (r == 0) {
+                uint64_t t0 = mono_ns();
+                struct lg_err *aerr = NULL;
+
+                r = agent_exec(&conn, lease.pidfd, x, io, res, err);
+                if (r < 0 && (*err)->kind == LG_EK_LOST)
+                        err_wrap(err, "pooled sandbox %s", lease.id);
+                if (run_audit_end(home, lease.id, res, r < 0 ? *err : NULL,
+                                  (double)(mono_ns() - t0) / 1e6, &aerr) < 0 ||
+                    run_audit_gone(home, lease.id, 1, NULL, &aerr) < 0) {
+                        log_error("%s", aerr->msg);
+                        err_free(&aerr);
+                        if (r == 0)
+                                r = err_set(err, LG_EK_INTERNAL, EIO,
+                                            "the command ran, but its end could not be audited");
+                }
+        }
         agent_conn_free(&conn);
         /*
          * Nothing of the command may outlive `run`: kill the VM now (we hold
@@ -162,7 +180,7 @@ int cmd_run(int argc, char **argv)
         static struct net_proxy proxy; /* its streams hold 16 KiB heads: not on the stack */
         char home[PATH_MAX];
         sigset_t oldmask;
-        int intr_fd = -1, status, r;
+        int intr_fd = -1, status, r, audit_failed = 0;
 
         r = run_opts_parse(argc, argv, &o, &err);
         if (r < 0 || o.help) {
@@ -205,6 +223,7 @@ int cmd_run(int argc, char **argv)
         };
 
         net_proxy_init(&proxy, &o.allow, "(starting)");
+        proxy.audit_home = home;
 
         /*
          * Said plainly to a person at a terminal (and with -v): this is no VM.
@@ -253,7 +272,28 @@ int cmd_run(int argc, char **argv)
                 goto out;
         }
         proxy.sandbox_id = sandbox_id(sb);
+        static const char *const hows[] = {
+            [SPAWN_RESTORED] = "restored", [SPAWN_BUILT] = "built", [SPAWN_COLD] = "cold"};
+
+        /* Recorded before it runs, or it does not run. */
+        r = run_audit_start(home, sandbox_id(sb), &o, hows[how], &err);
+        if (r < 0) {
+                status = cli_report(err);
+                goto out;
+        }
+        uint64_t t0 = mono_ns();
+
         r = sandbox_exec(sb, &x, &io, &res, &err);
+        {
+                struct lg_err *aerr = NULL;
+
+                if (run_audit_end(home, sandbox_id(sb), &res, r < 0 ? err : NULL,
+                                  (double)(mono_ns() - t0) / 1e6, &aerr) < 0) {
+                        log_error("%s", aerr->msg);
+                        err_free(&aerr);
+                        audit_failed = 1;
+                }
+        }
         if (r < 0) {
                 if (err->kind == LG_EK_LOST) {
                         const char *log = sandbox_save_logs(sb);
@@ -268,8 +308,21 @@ int cmd_run(int argc, char **argv)
 
 out:
         net_proxy_free(&proxy);
-        if (sb != NULL && sandbox_destroy(sb, &derr) < 0 && status < 120)
-                status = LG_EXIT_INTERNAL;
+        if (sb != NULL) {
+                char id[64];
+                struct lg_err *aerr = NULL;
+
+                snprintf(id, sizeof(id), "%s", sandbox_id(sb));
+                if (sandbox_destroy(sb, &derr) < 0 && status < 120)
+                        status = LG_EXIT_INTERNAL;
+                if (run_audit_gone(home, id, 0, derr, &aerr) < 0) {
+                        log_error("%s", aerr->msg);
+                        err_free(&aerr);
+                        audit_failed = 1;
+                }
+        }
+        if (audit_failed && status < 120)
+                status = LG_EXIT_INTERNAL; /* it ran, but the log does not say how it ended */
         if (derr != NULL)
                 cli_report(derr);
         err_free(&err);

@@ -28,6 +28,7 @@ static const char usage[] =
     "  bench boot      measure cold boot and 'run -- true' against plain QEMU\n"
     "  bench spawn     time to a ready sandbox by path, pool hit rate, memory\n"
     "  validate security  attack this host's sandboxes from inside; all must hold\n"
+    "  audit verify|tail|show  the tamper-evident log of everything sandboxes did\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more diagnostics (repeat for debug)\n"
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
         } cmds[] = {
             {"run", cmd_run},     {"doctor", cmd_doctor}, {"image", cmd_image},
             {"bench", cmd_bench}, {"pool", cmd_pool},     {"validate", cmd_validate},
+            {"audit", cmd_audit},
         };
         int level = LG_LOG_WARN, i;
 

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "net/proxy.h"
+#include "audit/audit.h"
+#include "common/err.h"
 #include "net/http_head.h"
 #include "net/tls_sni.h"
 #include "common/buf.h"
@@ -122,13 +124,33 @@ static void answer_and_close(struct net_proxy *p, struct net_pstream *st, struct
         forget(p, st);
 }
 
-/* Denials are logged, but a sandbox must not flood our stderr: the first 32, then every 1000th. */
+/* A decision in the audit log (when there is one); failing to record it is reported. */
+static void audit_decision(struct net_proxy *p, const char *event, json_t *f)
+{
+        struct lg_err *err = NULL;
+
+        if (p->audit_home != NULL && f != NULL &&
+            audit_append(p->audit_home, event, p->sandbox_id, f, 0, &err) < 0) {
+                log_error("%s", err->msg);
+                err_free(&err);
+        }
+        json_decref(f);
+}
+
+/*
+ * Denials are logged and audited, but a sandbox must not flood either: the
+ * first 32, then every 1000th (with the running count).
+ */
 static void log_denial(struct net_proxy *p, const char *why)
 {
         p->denied++;
-        if (p->denied <= 32 || p->denied % 1000 == 0)
-                log_warn("sandbox %s: egress denied: %s%s", p->sandbox_id, why,
-                         p->denied == 32 ? " (further denials: every 1000th is logged)" : "");
+        if (p->denied > 32 && p->denied % 1000 != 0)
+                return;
+        log_warn("sandbox %s: egress denied: %s%s", p->sandbox_id, why,
+                 p->denied == 32 ? " (further denials: every 1000th is logged)" : "");
+        audit_decision(
+            p, "egress.deny",
+            json_pack("{s:s,s:I}", "reason", why, "denied_so_far", (json_int_t)p->denied));
 }
 
 static void deny(struct net_proxy *p, struct net_pstream *st, struct buf *out, const char *why)
@@ -344,6 +366,9 @@ static void connected(struct net_proxy *p, struct net_pstream *st, struct buf *o
         p->allowed++;
         log_info("sandbox %s: egress to %s:%u (%s)", p->sandbox_id, st->req.host, st->req.port,
                  st->req.kind == NET_REQ_CONNECT ? "tunnel" : "http");
+        audit_decision(p, "egress.allow",
+                       json_pack("{s:s,s:i,s:s}", "host", st->req.host, "port", (int)st->req.port,
+                                 "kind", st->req.kind == NET_REQ_CONNECT ? "tunnel" : "http"));
         if (st->req.kind == NET_REQ_CONNECT) {
                 send_chunk(out, st->id, ok, sizeof(ok) - 1, 0);
                 st->unacked += sizeof(ok) - 1;

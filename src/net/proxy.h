@@ -45,6 +45,7 @@ struct net_proxy {
         uint64_t allowed, denied;                       /* decisions so far */
         struct sockaddr_storage own[NET_PROXY_MAX_OWN]; /* this host's addresses */
         size_t nown;
+        const char *audit_home; /* decisions go to this home's audit log; NULL = none */
 };
 
 void net_proxy_init(struct net_proxy *p, const struct net_allowlist *al, const char *sandbox_id);
