@@ -411,7 +411,7 @@ int policy_parse(const char *text, struct policy *p, char *why, size_t whysz)
                 }
                 p->rules[p->n].allow = strcmp(verb, "allow") == 0;
                 p->rules[p->n].egress = strcmp(what, "egress") == 0;
-                snprintf(p->rules[p->n].pattern, sizeof(p->rules[0].pattern), "%s", pat);
+                memcpy(p->rules[p->n].pattern, pat, strlen(pat) + 1); /* length checked above */
                 p->n++;
         }
         return 0;
