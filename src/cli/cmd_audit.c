@@ -23,6 +23,25 @@ static const char audit_usage[] =
     "  tail    the last N records (default 20), one line each.\n"
     "  show    records of one sandbox and/or one event, one line each.\n";
 
+/* Text from the log, for a terminal: control and non-ASCII bytes become '?'. */
+static void put_safe(const char *s, size_t n, int width)
+{
+        int w = 0;
+
+        for (size_t i = 0; i < n; i++, w++)
+                putchar((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?');
+        for (; w < width; w++)
+                putchar(' ');
+}
+
+static void put_field(json_t *j, const char *key, int width)
+{
+        const char *v = json_string_value(json_object_get(j, key));
+
+        put_safe(v ? v : "-", v ? strlen(v) : 1, width);
+        fputs("  ", stdout);
+}
+
 /* One record as a line for people: seq, time, event, sandbox, then the other fields. */
 static void print_record(const char *line, size_t len)
 {
@@ -30,13 +49,15 @@ static void print_record(const char *line, size_t len)
         const char *k;
 
         if (j == NULL) {
-                printf("(not a record) %.*s\n", (int)(len > 120 ? 120 : len), line);
+                fputs("(not a record) ", stdout);
+                put_safe(line, len > 120 ? 120 : len, 0);
+                putchar('\n');
                 return;
         }
-        printf("%6lld  %s  %-16s %-16s", (long long)json_integer_value(json_object_get(j, "seq")),
-               json_string_value(json_object_get(j, "time")) ?: "?",
-               json_string_value(json_object_get(j, "event")) ?: "?",
-               json_string_value(json_object_get(j, "sandbox")) ?: "-");
+        printf("%6lld  ", (long long)json_integer_value(json_object_get(j, "seq")));
+        put_field(j, "time", 30);
+        put_field(j, "event", 15);
+        put_field(j, "sandbox", 15);
         json_object_foreach(j, k, v)
         {
                 char *t;
@@ -44,8 +65,12 @@ static void print_record(const char *line, size_t len)
                 if (!strcmp(k, "seq") || !strcmp(k, "time") || !strcmp(k, "event") ||
                     !strcmp(k, "sandbox") || !strcmp(k, "prev"))
                         continue;
-                t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
-                printf(" %s=%s", k, t ? t : "?");
+                t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII |
+                                      JSON_REAL_PRECISION(10));
+                putchar(' ');
+                put_safe(k, strlen(k), 0);
+                putchar('=');
+                put_safe(t ? t : "?", t ? strlen(t) : 1, 0);
                 free(t);
         }
         putchar('\n');

@@ -124,17 +124,24 @@ static void answer_and_close(struct net_proxy *p, struct net_pstream *st, struct
         forget(p, st);
 }
 
-/* A decision in the audit log (when there is one); failing to record it is reported. */
-static void audit_decision(struct net_proxy *p, const char *event, json_t *f)
+/* A decision in the audit log (when there is one). -1 when it could not be recorded. */
+static int audit_decision(struct net_proxy *p, const char *event, json_t *f)
 {
         struct lg_err *err = NULL;
+        int r = 0;
 
-        if (p->audit_home != NULL && f != NULL &&
-            audit_append(p->audit_home, event, p->sandbox_id, f, 0, &err) < 0) {
-                log_error("%s", err->msg);
+        if (p->audit_home == NULL) {
+                json_decref(f);
+                return 0;
+        }
+        if (f == NULL || audit_append(p->audit_home, event, p->sandbox_id, f, 0, &err) < 0) {
+                log_error("sandbox %s: %s: %s", p->sandbox_id, event,
+                          err ? err->msg : "cannot build the audit record");
                 err_free(&err);
+                r = -1;
         }
         json_decref(f);
+        return r;
 }
 
 /*
@@ -337,6 +344,16 @@ void net_proxy_work(struct net_proxy *p, struct buf *out)
 
                 if (st == NULL || st->state != P_RESOLVE)
                         continue;
+                /* Recorded before any connection is made, or none is. */
+                if (audit_decision(p, "egress.allow",
+                                   json_pack("{s:s,s:i,s:s}", "host", st->req.host, "port",
+                                             (int)st->req.port, "kind",
+                                             st->req.kind == NET_REQ_CONNECT ? "tunnel" : "http")) <
+                    0) {
+                        answer_and_close(p, st, out, 502, "Bad Gateway",
+                                         "the connection could not be recorded in the audit log");
+                        return;
+                }
                 r = start_connect(p, st, why, sizeof(why));
                 if (r == -EACCES) {
                         deny(p, st, out, why);
@@ -366,9 +383,7 @@ static void connected(struct net_proxy *p, struct net_pstream *st, struct buf *o
         p->allowed++;
         log_info("sandbox %s: egress to %s:%u (%s)", p->sandbox_id, st->req.host, st->req.port,
                  st->req.kind == NET_REQ_CONNECT ? "tunnel" : "http");
-        audit_decision(p, "egress.allow",
-                       json_pack("{s:s,s:i,s:s}", "host", st->req.host, "port", (int)st->req.port,
-                                 "kind", st->req.kind == NET_REQ_CONNECT ? "tunnel" : "http"));
+
         if (st->req.kind == NET_REQ_CONNECT) {
                 send_chunk(out, st->id, ok, sizeof(ok) - 1, 0);
                 st->unacked += sizeof(ok) - 1;

