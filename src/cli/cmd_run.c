@@ -66,10 +66,18 @@ static int interrupted_status(const struct lg_err *err, int intr_fd, int status)
 }
 
 /*
- * Run the command in a sandbox from a running pool (pool.h). -ENOENT: no
- * pool serves this image and shape, so the caller starts a sandbox itself;
- * a pool that fails is reported with a warning and treated the same way.
+ * Run the command in a sandbox from a running pool (pool.h). RUN_NO_POOL:
+ * no pool serves this image and shape, so the caller starts a sandbox itself;
+ * a pool that fails before handing one over is reported with a warning and
+ * treated the same way.
  */
+/*
+ * run_in_pool() found no pool to serve it (none running, another shape):
+ * start a sandbox here. Any other failure, whatever its errno, ends the run:
+ * once the pool handed a sandbox over, the command must not run twice.
+ */
+#define RUN_NO_POOL 1
+
 static int run_in_pool(const char *home, const struct run_opts *o, const struct proto_exec *x,
                        const struct sandbox_exec_io *io, struct sandbox_exec_result *res,
                        struct lg_err **err)
@@ -84,7 +92,7 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
         /* The pool must serve this image as it is now; a missing or stale one is built below. */
         if (image_ensure(home, o->image, 0, 0, &img, &perr) < 0) {
                 err_free(&perr);
-                return -ENOENT;
+                return RUN_NO_POOL;
         }
         struct pool_request rq = {
             .image = o->image,
@@ -103,7 +111,7 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
                 if (perr != NULL)
                         log_warn("%s; starting a sandbox without the pool", perr->msg);
                 err_free(&perr);
-                return -ENOENT;
+                return RUN_NO_POOL;
         }
         if (io->net != NULL)
                 io->net->sandbox_id = lease.id; /* the lease outlives the exec */
@@ -246,7 +254,7 @@ int cmd_run(int argc, char **argv)
                         status = run_status(&o, &res);
                         goto out;
                 }
-                if (r != -ENOENT) {
+                if (r != RUN_NO_POOL) {
                         status = interrupted_status(err, intr_fd, cli_report(err));
                         goto out;
                 }
