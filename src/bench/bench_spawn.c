@@ -74,15 +74,11 @@ static void add(struct bench *b, enum row r, double ms)
         b->v[r][b->n[r]++] = ms;
 }
 
-/*
- * One sandbox from the given state (template or streamed): ms to ready.
- * loaded: the template opened once and shared, as the pool does; NULL: this
- * sandbox opens and copies it, as a `run` without a pool does.
- */
-static int restore_once(struct bench *b, const char *ram, const char *state,
-                        const struct template_loaded *loaded, double *ms, struct lg_err **err)
+/* The bench's VM shape restoring from ram/state (see restore_once). */
+static struct sandbox_opts clone_opts(const struct bench *b, const char *ram, const char *state,
+                                      const struct template_loaded *loaded)
 {
-        struct sandbox_opts so = {
+        return (struct sandbox_opts){
             .ram_file = ram,
             .restore_state = state,
             .loaded = loaded,
@@ -92,6 +88,17 @@ static int restore_once(struct bench *b, const char *ram, const char *state,
             .boot_timeout_ms = 60000,
             .intr_fd = -1,
         };
+}
+
+/*
+ * One sandbox from the given state (template or streamed): ms to ready.
+ * loaded: the template opened once and shared, as the pool does; NULL: this
+ * sandbox opens and copies it, as a `run` without a pool does.
+ */
+static int restore_once(struct bench *b, const char *ram, const char *state,
+                        const struct template_loaded *loaded, double *ms, struct lg_err **err)
+{
+        struct sandbox_opts so = clone_opts(b, ram, state, loaded);
         struct sandbox *sb = NULL;
         int r = sandbox_create(b->home, &so, &sb, err);
 
@@ -108,16 +115,7 @@ static int restore_once(struct bench *b, const char *ram, const char *state,
  */
 static int prestarted_once(struct bench *b, double *ms, struct lg_err **err)
 {
-        struct sandbox_opts so = {
-            .ram_file = b->tpl.ram,
-            .restore_state = b->tpl.state,
-            .loaded = &b->loaded,
-            .accel = b->shape.accel,
-            .memory_mib = b->shape.memory_mib,
-            .cpus = b->shape.cpus,
-            .boot_timeout_ms = 60000,
-            .intr_fd = -1,
-        };
+        struct sandbox_opts so = clone_opts(b, b->tpl.ram, b->tpl.state, &b->loaded);
         struct sandbox *sb = NULL;
         int r = sandbox_prestart(b->home, &so, &sb, err);
 

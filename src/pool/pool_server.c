@@ -301,28 +301,16 @@ static int pool_prestart(struct pool *p, struct sandbox **out, struct lg_err **e
  * A miss with a pre-started process: restore into it. NULL when none is
  * left or the one taken failed (the caller restores from scratch).
  */
+static struct sandbox *pop_alive(struct pool *p, struct sandbox **list, unsigned *n);
+
 static struct sandbox *pool_resume_pre(struct pool *p)
 {
         struct lg_err *err = NULL;
-        struct sandbox *sb = NULL;
+        struct sandbox *sb;
         struct template t = {0};
         int bad = 0;
 
-        pthread_mutex_lock(&p->mu);
-        while (sb == NULL && p->npre > 0) {
-                struct pollfd pf;
-
-                sb = p->pre[0];
-                memmove(p->pre, p->pre + 1, --p->npre * sizeof(p->pre[0]));
-                pf = (struct pollfd){.fd = sandbox_vmm_pidfd(sb), .events = POLLIN};
-                if (poll(&pf, 1, 0) != 0) { /* died while waiting */
-                        p->st.replaced++;
-                        retire_locked(p, sb);
-                        sb = NULL;
-                }
-        }
-        pthread_cond_signal(&p->work); /* one fewer pre-started: start another */
-        pthread_mutex_unlock(&p->mu);
+        sb = pop_alive(p, p->pre, &p->npre);
         if (sb == NULL)
                 return NULL;
         /* The template's names for messages; the process holds the files it was started with. */
@@ -378,16 +366,21 @@ static void retire_locked(struct pool *p, struct sandbox *sb)
         pthread_cond_signal(&p->work);
 }
 
-static struct sandbox *pop_idle(struct pool *p)
+/*
+ * Take the oldest member of a list (idle or pre-started) that is still
+ * alive; the dead ones met on the way are retired. The worker is woken to
+ * refill. NULL when none is left.
+ */
+static struct sandbox *pop_alive(struct pool *p, struct sandbox **list, unsigned *n)
 {
         struct sandbox *sb = NULL;
 
         pthread_mutex_lock(&p->mu);
-        while (sb == NULL && p->nidle > 0) {
+        while (sb == NULL && *n > 0) {
                 struct pollfd pf;
 
-                sb = p->idle[0];
-                memmove(p->idle, p->idle + 1, --p->nidle * sizeof(p->idle[0]));
+                sb = list[0];
+                memmove(list, list + 1, --*n * sizeof(list[0]));
                 pf = (struct pollfd){.fd = sandbox_vmm_pidfd(sb), .events = POLLIN};
                 if (poll(&pf, 1, 0) != 0) { /* died while pooled */
                         p->st.replaced++;
@@ -395,9 +388,14 @@ static struct sandbox *pop_idle(struct pool *p)
                         sb = NULL;
                 }
         }
-        pthread_cond_signal(&p->work); /* one fewer idle: refill */
+        pthread_cond_signal(&p->work); /* one fewer: refill */
         pthread_mutex_unlock(&p->mu);
         return sb;
+}
+
+static struct sandbox *pop_idle(struct pool *p)
+{
+        return pop_alive(p, p->idle, &p->nidle);
 }
 
 static int handle_acquire(struct pool *p, struct pool_client *c, json_t *req)
