@@ -9,6 +9,7 @@ pkgs=(
         libjansson-dev         # JSON (QMP, reports)
         libssl-dev             # libcrypto: SHA-256 of image recipes
         libseccomp-dev         # the process backend's system-call allow-list
+        bubblewrap             # the process backend's benchmark peer (bench spawn --backend process)
         qemu-system-x86        # the VMM (microvm machine)
         busybox-static         # guest userland in the initramfs
         cpio gzip lz4          # initramfs assembly, kernel unpacking
