@@ -5,6 +5,7 @@
  * interleaved sample by sample so that the machine's noise hits both.
  */
 #include "bench/bench_spawn.h"
+#include "bench/bench_exec.h"
 #include "bench/stats.h"
 #include "common/err.h"
 #include "common/monotime.h"
@@ -41,29 +42,10 @@ static const char *const prow_name[PROW_COUNT] = {
     "peer: bwrap --unshare-all true",
 };
 
-/* Run argv with stdio on /dev/null; ms to exit; the exit status in *status. */
-static int time_exec(const char *const argv[], double *ms, int *status)
+/* A command of the benchmark, quiet. */
+static int bench_exec_q(const char *const argv[], double *ms, int *status)
 {
-        uint64_t t0 = mono_ns();
-        pid_t pid = fork();
-
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR);
-
-                dup2(null, 0);
-                dup2(null, 1);
-                dup2(null, 2);
-                execvp(argv[0], (char *const *)argv);
-                _exit(127);
-        }
-        while (waitpid(pid, status, 0) < 0) {
-                if (errno != EINTR)
-                        return -errno;
-        }
-        *ms = (double)(mono_ns() - t0) / 1e6;
-        return 0;
+        return bench_exec(argv, 1, ms, status);
 }
 
 static int one_sandbox(const char *home, const struct image_paths *img, double *ready,
@@ -89,38 +71,6 @@ static int one_sandbox(const char *home, const struct image_paths *img, double *
         return r;
 }
 
-/* Idle sandboxes of the running pool, -1 when it does not answer. */
-static int pool_idle(const char *home)
-{
-        struct lg_err *err = NULL;
-        char *text = NULL;
-        json_t *j;
-        int n = -1;
-
-        if (pool_status(home, &text, &err) < 0) {
-                err_free(&err);
-                return -1;
-        }
-        j = json_loads(text, 0, NULL);
-        free(text);
-        if (j != NULL)
-                n = (int)json_integer_value(json_object_get(j, "idle"));
-        json_decref(j);
-        return n;
-}
-
-static int wait_idle(const char *home, int want)
-{
-        uint64_t deadline = mono_ms() + 30000;
-
-        while (mono_left_ms(deadline) > 0) {
-                if (pool_idle(home) == want)
-                        return 0;
-                usleep(2000);
-        }
-        return -ETIMEDOUT;
-}
-
 /* A process pool of 4, started as a child; each sample starts from a full pool. */
 static int pool_hits(const char *home, const char *self, const char *key, unsigned runs, double *v,
                      struct lg_err **err)
@@ -129,24 +79,16 @@ static int pool_hits(const char *home, const char *self, const char *key, unsign
                                      "process", "--size", "4",     NULL};
         struct pool_request rq = {"base", key, SANDBOX_DEFAULT_MEMORY_MIB, SANDBOX_DEFAULT_CPUS,
                                   "process"};
-        pid_t pid = fork();
+        pid_t pid = bench_exec(serve, 0, NULL, NULL);
         int r = 0;
 
         if (pid < 0)
-                return err_set(err, LG_EK_INTERNAL, errno, "fork");
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR);
-
-                dup2(null, 0);
-                dup2(null, 1);
-                execv(self, (char *const *)serve);
-                _exit(127);
-        }
+                return err_set(err, LG_EK_INTERNAL, -pid, "start the process pool");
         for (unsigned i = 0; r == 0 && i < runs; i++) {
                 struct pool_lease l;
                 uint64_t t0;
 
-                if (wait_idle(home, 4) < 0) {
+                if (bench_pool_wait_idle(home, 4, 30000) < 0) {
                         r = err_set(err, LG_EK_START, ETIMEDOUT, "the process pool did not fill");
                         break;
                 }
@@ -177,14 +119,11 @@ int bench_process(const char *home, const struct bench_spawn_opts *o, FILE *out,
         struct stats st[PROW_COUNT];
         double *v[PROW_COUNT] = {NULL};
         json_t *rows = NULL, *root = NULL;
-        ssize_t n;
-        int r = 0, status;
+        int r = bench_self(self, sizeof(self)), status;
 
-        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0)
-                return err_set(err, LG_EK_INTERNAL, errno, "/proc/self/exe");
-        self[n] = '\0';
-        if (time_exec(bwrap, &(double){0}, &status) < 0 || !WIFEXITED(status) ||
+        if (r < 0)
+                return err_set(err, LG_EK_INTERNAL, -r, "/proc/self/exe");
+        if (bench_exec_q(bwrap, &(double){0}, &status) < 0 || !WIFEXITED(status) ||
             WEXITSTATUS(status) != 0)
                 return err_set(err, LG_EK_USAGE, ENOENT,
                                "the peer, bwrap, does not run here (apt-get install bubblewrap)");
@@ -207,10 +146,10 @@ int bench_process(const char *home, const struct bench_spawn_opts *o, FILE *out,
                 goto out;
         for (unsigned i = 0; i < o->runs; i++) {
                 r = one_sandbox(home, &img, &v[PROW_READY][i], &v[PROW_CYCLE][i], err);
-                if (r == 0 && (time_exec(run, &v[PROW_RUN][i], &status) < 0 || !WIFEXITED(status) ||
-                               WEXITSTATUS(status) != 0))
+                if (r == 0 && (bench_exec_q(run, &v[PROW_RUN][i], &status) < 0 ||
+                               !WIFEXITED(status) || WEXITSTATUS(status) != 0))
                         r = err_set(err, LG_EK_START, 0, "'run --backend process -- true' failed");
-                if (r == 0 && (time_exec(bwrap, &v[PROW_BWRAP][i], &status) < 0 ||
+                if (r == 0 && (bench_exec_q(bwrap, &v[PROW_BWRAP][i], &status) < 0 ||
                                !WIFEXITED(status) || WEXITSTATUS(status) != 0))
                         r = err_set(err, LG_EK_START, 0, "bwrap failed");
                 if (r < 0)

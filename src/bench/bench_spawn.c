@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "bench/bench_spawn.h"
+#include "bench/bench_exec.h"
 #include "bench/stats.h"
 #include "common/cleanup.h"
 #include "common/err.h"
@@ -154,70 +155,16 @@ static int cold_once(struct bench *b, const char *save_to, double *ms, struct lg
         return r;
 }
 
-/* The pool's status as a JSON object (new reference). */
-static json_t *pool_json(const char *home)
+/* `luminaguard ARGS...` (this binary); a run's stderr to /dev/null, the pool's stays visible. */
+static int self_run(const char *args[], double *ms, int *status)
 {
-        struct lg_err *err = NULL;
-        char *text = NULL;
-        json_t *j;
+        static char self[PATH_MAX];
+        int r = bench_self(self, sizeof(self));
 
-        if (pool_status(home, &text, &err) < 0) {
-                err_free(&err);
-                return NULL;
-        }
-        j = json_loads(text, 0, NULL);
-        free(text);
-        return j;
-}
-
-static int pool_wait_full(struct bench *b, unsigned size, int timeout_ms)
-{
-        uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-
-        while (mono_left_ms(deadline) > 0) {
-                json_t *j = pool_json(b->home);
-                json_int_t idle = json_integer_value(json_object_get(j, "idle"));
-
-                json_decref(j);
-                if (idle == (json_int_t)size)
-                        return 0;
-                usleep(5000);
-        }
-        return -ETIMEDOUT;
-}
-
-/* `luminaguard ARGS...` (this binary), stdout/stderr to /dev/null; ms and status. */
-static int self_run(const char *const args[], double *ms, int *status)
-{
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        uint64_t t0 = mono_ns();
-        pid_t pid;
-
-        if (n < 0)
-                return -errno;
-        self[n] = '\0';
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR);
-
-                dup2(null, 0);
-                dup2(null, 1);
-                if (args[1] != NULL && strcmp(args[1], "run") == 0)
-                        dup2(null, 2); /* the pool's own log stays visible */
-                execv(self, (char *const *)args);
-                _exit(127);
-        }
-        if (status == NULL)
-                return (int)pid;
-        while (waitpid(pid, status, 0) < 0) {
-                if (errno != EINTR)
-                        return -errno;
-        }
-        *ms = (double)(mono_ns() - t0) / 1e6;
-        return 0;
+        if (r < 0)
+                return r;
+        args[0] = self;
+        return bench_exec(args, args[1] != NULL && strcmp(args[1], "run") == 0, ms, status);
 }
 
 static int start_pool(struct bench *b, unsigned n, struct lg_err **err)
@@ -232,7 +179,7 @@ static int start_pool(struct bench *b, unsigned n, struct lg_err **err)
                 return err_set(err, LG_EK_INTERNAL, -r, "start the pool");
         b->pool = (pid_t)r;
         /* Generous: under TCG a restore and warm-up takes ~0.25 s per sandbox. */
-        if (pool_wait_full(b, n, 60000 + (int)n * 2000) < 0)
+        if (bench_pool_wait_idle(b->home, n, 60000 + (int)n * 2000) < 0)
                 return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not fill");
         return 0;
 }
@@ -339,11 +286,11 @@ static int compare(const char *path, json_t *rows, FILE *out)
 /* Per idle sandbox of the running pool: PSS and private memory now, CPU over 10 s. */
 static json_t *idle_figures(struct bench *b)
 {
-        json_t *before = pool_json(b->home), *after, *idle = json_array(), *s;
+        json_t *before = bench_pool_json(b->home), *after, *idle = json_array(), *s;
         size_t i;
 
         sleep(10);
-        after = pool_json(b->home);
+        after = bench_pool_json(b->home);
         json_array_foreach(json_object_get(after, "idle_sandboxes"), i, s)
         {
                 json_t *s0 = json_array_get(json_object_get(before, "idle_sandboxes"), i);
@@ -442,13 +389,13 @@ static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **e
                 const char *args[] = {"luminaguard", "run", "--", "true", NULL};
 
                 /* Each sample starts from a full pool: this row is about hits. */
-                if (pool_wait_full(b, b->o->pool_size, 60000) < 0)
+                if (bench_pool_wait_idle(b->home, b->o->pool_size, 60000) < 0)
                         return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
                 r = hit_once(b, &ms, &hit, err);
                 if (r < 0)
                         return r;
                 add(b, ROW_HIT, ms);
-                if (pool_wait_full(b, b->o->pool_size, 60000) < 0)
+                if (bench_pool_wait_idle(b->home, b->o->pool_size, 60000) < 0)
                         return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
                 r = self_run(args, &ms, &status);
                 if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -457,7 +404,7 @@ static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **e
                 add(b, ROW_RUN_POOL, ms);
         }
         /* Idle sandboxes: memory now, CPU over 10 s of doing nothing. */
-        if (pool_wait_full(b, b->o->pool_size, 60000) < 0)
+        if (bench_pool_wait_idle(b->home, b->o->pool_size, 60000) < 0)
                 return err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
         json_object_set_new(extra, "idle_sandboxes", idle_figures(b));
 
@@ -465,7 +412,7 @@ static int run_rows(struct bench *b, FILE *out, json_t *extra, struct lg_err **e
         uint64_t total = 0;
 
         fprintf(out, "steady stream: %u requests/s for %u s...\n", b->o->rate, b->o->stream_secs);
-        r = pool_wait_full(b, b->o->pool_size, 60000);
+        r = bench_pool_wait_idle(b->home, b->o->pool_size, 60000);
         if (r == 0)
                 r = stream(b, &rate, &total, err);
         if (r < 0)
