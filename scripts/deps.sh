@@ -9,6 +9,9 @@ pkgs=(
         libjansson-dev         # JSON (QMP, reports)
         libssl-dev             # libcrypto: SHA-256 of image recipes
         libseccomp-dev         # the process backend's system-call allow-list
+        libarchive-dev         # tar streams for workspace sync (copy in, change sets out)
+        libncurses-dev         # the approval TUI
+        tmux                   # drives the TUI and the line prompt in the tests
         bubblewrap             # the process backend's benchmark peer (bench spawn --backend process)
         qemu-system-x86        # the VMM (microvm machine)
         busybox-static         # guest userland in the initramfs

@@ -86,6 +86,18 @@ static int exec_output(struct exec_state *s, unsigned stream, const uint8_t *p, 
                 s->res->err_bytes += n;
         else
                 s->res->out_bytes += n;
+        if (stream == 1 && s->io->out_limit && s->res->out_bytes > s->io->out_limit &&
+            !s->res->out_limited) {
+                /* Not one byte past the limit reaches out_fd, and the command stops. */
+                size_t room = (size_t)(s->io->out_limit - (s->res->out_bytes - n));
+
+                s->res->out_limited = 1;
+                if (!o->broken && buf_append(&o->q, p, room) < 0)
+                        return -ENOMEM;
+                o->broken = 1;
+                return proto_encode_u64_msg(agent_conn_out(s->c), PROTO_SIGNAL, s->id, PT_SIGNO,
+                                            SIGKILL);
+        }
         if (o->broken)
                 return 0;
         return buf_append(&o->q, p, n);

@@ -25,6 +25,11 @@ struct sandbox_exec_io {
          * streams are served for as long as the command runs.
          */
         struct net_proxy *net;
+        /*
+         * Stop at this many stdout bytes (0 = no limit): the command is killed
+         * and out_limited set. For output that lands on the host's disk.
+         */
+        uint64_t out_limit;
 };
 
 struct sandbox_exec_result {
@@ -35,6 +40,7 @@ struct sandbox_exec_result {
         char message[512];  /* the agent's message when spawn_errno is set */
         uint64_t out_bytes; /* stdout bytes received */
         uint64_t err_bytes; /* stderr bytes received */
+        int out_limited;    /* stdout passed io->out_limit: the command was killed */
 };
 
 /*
