@@ -76,3 +76,32 @@ leftovers() {
         echo "run dirs: [$dirs] VMM pids: [$procs] cgroups: [$cgs]"
         return 1
 }
+
+# tmux, for what must face a terminal (approvers). tm_start NAME CMD runs CMD
+# in a detached 120x40 session whose pane stays after CMD ends; tm_wait NAME
+# TEXT [SECONDS] waits until TEXT is on the screen; tm_screen NAME prints it;
+# tm_keys NAME KEYS... types; tm_done NAME [SECONDS] waits for CMD to end;
+# tm_kill NAME ends the session. Sessions are named lgt-$$-NAME.
+tm_start() {
+        local name=lgt-$$-$1; shift
+        tmux new-session -d -x 120 -y 40 -s "$name" "$*; echo TM-EXIT=\$?; sleep 600"
+}
+tm_screen() { tmux capture-pane -p -J -t "lgt-$$-$1" -S -200 2>/dev/null; }
+tm_wait() {
+        local i
+        for i in $(seq 1 $((${3:-60} * 10))); do
+                tm_screen "$1" | grep -qF -- "$2" && return 0
+                sleep 0.1
+        done
+        return 1
+}
+tm_keys() { local name=lgt-$$-$1; shift; tmux send-keys -t "$name" "$@"; }
+tm_done() { tm_wait "$1" "TM-EXIT=" "${2:-120}"; }
+tm_status() { tm_screen "$1" | sed -n 's/^TM-EXIT=\([0-9]*\).*/\1/p' | tail -1; }
+tm_kill() { tmux kill-session -t "lgt-$$-$1" 2>/dev/null; }
+tm_kill_all() {
+        local s
+        for s in $(tmux list-sessions -F '#S' 2>/dev/null | grep "^lgt-$$-"); do
+                tmux kill-session -t "$s"
+        done
+}

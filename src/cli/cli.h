@@ -17,6 +17,7 @@ struct lg_err;
  * Chosen in the 120s so they do not collide with common tool statuses
  * (1, 2), and next to the shell's 126/127 and timeout(1)'s 124.
  */
+#define LG_EXIT_NOT_APPLIED 119 /* run: the command ran, its workspace changes were not applied */
 #define LG_EXIT_USAGE       120 /* bad options or arguments */
 #define LG_EXIT_IMAGE       121 /* guest image missing, unreadable, or build failed */
 #define LG_EXIT_START       122 /* sandbox failed to start / never became ready */
@@ -43,5 +44,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_changes(int argc, char **argv);
 
 #endif

@@ -9,6 +9,8 @@
 #include "common/err.h"
 #include "common/fs.h"
 #include "cli/run_audit.h"
+#include "cli/run_workspace.h"
+#include "policy/policy.h"
 #include "common/log.h"
 #include "common/monotime.h"
 #include "net/proxy.h"
@@ -66,6 +68,44 @@ static int interrupted_status(const struct lg_err *err, int intr_fd, int status)
 }
 
 /*
+ * One sandbox's whole job, with its records: the command is recorded before
+ * it runs (or it does not run), the workspace goes in, the command runs, its
+ * end is recorded, the workspace comes out as a change set. sb is the
+ * sandbox when we started it (for better messages), NULL for a pool's.
+ */
+static int run_job(const char *home, const struct run_opts *o, const char *id, const char *how,
+                   struct agent_conn *c, int pidfd, struct sandbox *sb, const struct proto_exec *x,
+                   const struct sandbox_exec_io *io, struct run_ws *ws,
+                   struct sandbox_exec_result *res, struct lg_err **err)
+{
+        struct lg_err *aerr = NULL;
+        uint64_t t0;
+        int r;
+
+        memset(res, 0, sizeof(*res));
+        r = run_audit_start(home, id, o, how, err);
+        if (r < 0)
+                return r;
+        if (ws != NULL)
+                r = run_ws_copy_in(ws, home, c, pidfd, id, io->intr_fd, err);
+        t0 = mono_ns();
+        if (r == 0)
+                r = sb ? sandbox_exec(sb, x, io, res, err) : agent_exec(c, pidfd, x, io, res, err);
+        if (run_audit_end(home, id, res, r < 0 ? *err : NULL, (double)(mono_ns() - t0) / 1e6,
+                          &aerr) < 0) {
+                log_error("%s", aerr->msg);
+                err_free(&aerr);
+                if (r == 0)
+                        r = err_set(err, LG_EK_INTERNAL, EIO,
+                                    "the command ran, but its end could not be audited");
+        }
+        /* Whatever the command's status: a failing build may still have written files. */
+        if (r == 0 && ws != NULL)
+                r = run_ws_copy_out(ws, home, c, pidfd, io->intr_fd, err);
+        return r;
+}
+
+/*
  * Run the command in a sandbox from a running pool (pool.h). RUN_NO_POOL:
  * no pool serves this image and shape, so the caller starts a sandbox itself;
  * a pool that fails before handing one over is reported with a warning and
@@ -79,12 +119,12 @@ static int interrupted_status(const struct lg_err *err, int intr_fd, int status)
 #define RUN_NO_POOL 1
 
 static int run_in_pool(const char *home, const struct run_opts *o, const struct proto_exec *x,
-                       const struct sandbox_exec_io *io, struct sandbox_exec_result *res,
-                       struct lg_err **err)
+                       const struct sandbox_exec_io *io, struct run_ws *ws,
+                       struct sandbox_exec_result *res, struct lg_err **err)
 {
         struct pool_lease lease;
         struct agent_conn conn;
-        struct lg_err *perr = NULL;
+        struct lg_err *perr = NULL, *aerr = NULL;
         int r;
 
         struct image_paths img;
@@ -126,24 +166,16 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
         }
         /* Request ids only need to be unique among requests in flight: the pool's are done. */
         conn.next_id = 1;
-        /* Recorded before it runs, or it does not run. */
-        r = run_audit_start(home, lease.id, o, lease.hit ? "pool-hit" : "pool-miss", err);
-        if (r == 0) {
-                uint64_t t0 = mono_ns();
-                struct lg_err *aerr = NULL;
-
-                r = agent_exec(&conn, lease.pidfd, x, io, res, err);
-                if (r < 0 && (*err)->kind == LG_EK_LOST)
-                        err_wrap(err, "pooled sandbox %s", lease.id);
-                if (run_audit_end(home, lease.id, res, r < 0 ? *err : NULL,
-                                  (double)(mono_ns() - t0) / 1e6, &aerr) < 0 ||
-                    run_audit_gone(home, lease.id, 1, NULL, &aerr) < 0) {
-                        log_error("%s", aerr->msg);
-                        err_free(&aerr);
-                        if (r == 0)
-                                r = err_set(err, LG_EK_INTERNAL, EIO,
-                                            "the command ran, but its end could not be audited");
-                }
+        r = run_job(home, o, lease.id, lease.hit ? "pool-hit" : "pool-miss", &conn, lease.pidfd,
+                    NULL, x, io, ws, res, err);
+        if (r < 0 && *err != NULL && (*err)->kind == LG_EK_LOST)
+                err_wrap(err, "pooled sandbox %s", lease.id);
+        if (run_audit_gone(home, lease.id, 1, NULL, &aerr) < 0) {
+                log_error("%s", aerr->msg);
+                err_free(&aerr);
+                if (r == 0)
+                        r = err_set(err, LG_EK_INTERNAL, EIO,
+                                    "the command ran, but its end could not be audited");
         }
         agent_conn_free(&conn);
         /*
@@ -154,6 +186,36 @@ static int run_in_pool(const char *home, const struct run_opts *o, const struct 
         (void)vmm_pidfd_kill(lease.pidfd);
         pool_release(&lease);
         return r;
+}
+
+/*
+ * The policy file: --policy FILE, else <home>/policy when it exists, else
+ * none (the built-in rules). A file that is there but wrong is an error, not
+ * a silent fallback to defaults.
+ */
+static int load_policy(const char *home, const struct run_opts *o, struct policy *p,
+                       const struct policy **out, struct lg_err **err)
+{
+        char path[PATH_MAX + 16], why[256], *text = NULL;
+        size_t len;
+        int r;
+
+        *out = NULL;
+        if (o->policy_file != NULL)
+                snprintf(path, sizeof(path), "%s", o->policy_file);
+        else
+                snprintf(path, sizeof(path), "%s/policy", home);
+        r = fs_read_file(path, 1u << 20, &text, &len);
+        if (r == -ENOENT && o->policy_file == NULL)
+                return 0;
+        if (r < 0)
+                return err_set(err, LG_EK_USAGE, -r, "policy file %s", path);
+        r = policy_parse(text, p, why, sizeof(why));
+        free(text);
+        if (r < 0)
+                return err_set(err, LG_EK_USAGE, 0, "policy file %s: %s", path, why);
+        *out = p;
+        return 0;
 }
 
 static int run_status(const struct run_opts *o, const struct sandbox_exec_result *res)
@@ -186,9 +248,13 @@ int cmd_run(int argc, char **argv)
         struct sandbox_exec_result res;
         struct proto_exec x;
         static struct net_proxy proxy; /* its streams hold 16 KiB heads: not on the stack */
+        static struct policy policy_rules;
+        static struct run_ws wsbuf;
+        const struct policy *policy = NULL;
+        struct run_ws *ws = NULL;
         char home[PATH_MAX];
         sigset_t oldmask;
-        int intr_fd = -1, status, r, audit_failed = 0;
+        int intr_fd = -1, status, r, audit_failed = 0, ran = 0;
 
         r = run_opts_parse(argc, argv, &o, &err);
         if (r < 0 || o.help) {
@@ -205,6 +271,18 @@ int cmd_run(int argc, char **argv)
                 status = LG_EXIT_INTERNAL;
                 goto out;
         }
+        /* Everything the user got wrong is said before a sandbox starts. */
+        if (load_policy(home, &o, &policy_rules, &policy, &err) < 0) {
+                status = cli_report(err);
+                goto out;
+        }
+        if (o.workspace != NULL) {
+                ws = &wsbuf;
+                if (run_ws_init(ws, home, &o, &err) < 0) {
+                        status = cli_report(err);
+                        goto out;
+                }
+        }
         intr_fd = block_interrupts(&oldmask);
         if (intr_fd < 0) {
                 err_set(&err, LG_EK_INTERNAL, -intr_fd, "signalfd");
@@ -218,7 +296,7 @@ int cmd_run(int argc, char **argv)
         x.argc = (size_t)o.argc;
         x.env = o.env;
         x.envc = o.envc;
-        x.cwd = (char *)o.workdir;
+        x.cwd = (char *)(o.workdir ? o.workdir : ws ? WS_GUEST_DIR : NULL);
         x.timeout_ms = o.timeout_ms;
         /* A terminal is not forwarded: the sandbox has no TTY, and reading one would steal input.
          */
@@ -249,9 +327,10 @@ int cmd_run(int argc, char **argv)
         /* A running pool hands over a sandbox in milliseconds; otherwise start one here. */
         /* A pool's process sandboxes have the default limits: other limits start their own. */
         if (!o.cold && o.pids == 0 && o.disk_bytes == 0) {
-                r = run_in_pool(home, &o, &x, &io, &res, &err);
+                r = run_in_pool(home, &o, &x, &io, ws, &res, &err);
                 if (r == 0) {
                         status = run_status(&o, &res);
+                        ran = 1;
                         goto out;
                 }
                 if (r != RUN_NO_POOL) {
@@ -283,25 +362,8 @@ int cmd_run(int argc, char **argv)
         static const char *const hows[] = {
             [SPAWN_RESTORED] = "restored", [SPAWN_BUILT] = "built", [SPAWN_COLD] = "cold"};
 
-        /* Recorded before it runs, or it does not run. */
-        r = run_audit_start(home, sandbox_id(sb), &o, hows[how], &err);
-        if (r < 0) {
-                status = cli_report(err);
-                goto out;
-        }
-        uint64_t t0 = mono_ns();
-
-        r = sandbox_exec(sb, &x, &io, &res, &err);
-        {
-                struct lg_err *aerr = NULL;
-
-                if (run_audit_end(home, sandbox_id(sb), &res, r < 0 ? err : NULL,
-                                  (double)(mono_ns() - t0) / 1e6, &aerr) < 0) {
-                        log_error("%s", aerr->msg);
-                        err_free(&aerr);
-                        audit_failed = 1;
-                }
-        }
+        r = run_job(home, &o, sandbox_id(sb), hows[how], sandbox_agent(sb), sandbox_vmm_pidfd(sb),
+                    sb, &x, &io, ws, &res, &err);
         if (r < 0) {
                 if (err->kind == LG_EK_LOST) {
                         const char *log = sandbox_save_logs(sb);
@@ -313,6 +375,7 @@ int cmd_run(int argc, char **argv)
                 goto out;
         }
         status = run_status(&o, &res);
+        ran = 1;
 
 out:
         net_proxy_free(&proxy);
@@ -329,6 +392,23 @@ out:
                         audit_failed = 1;
                 }
         }
+        /* The sandbox is gone before anyone is asked: a human's minutes do not hold a VM. */
+        if (ws != NULL && ran) {
+                struct lg_err *werr = NULL;
+
+                r = run_ws_settle(ws, home, &o, policy, intr_fd, &werr);
+                if (r < 0) {
+                        cli_report(werr);
+                        err_free(&werr);
+                        audit_failed = 1;
+                } else if (r == 1 && status == 0) {
+                        status = LG_EXIT_NOT_APPLIED;
+                }
+        } else if (ws != NULL && ws->have_changes && fs_remove_tree(ws->cs.store) < 0) {
+                log_warn("could not remove %s", ws->cs.store);
+        }
+        if (ws != NULL)
+                run_ws_free(ws);
         if (audit_failed && status < 120)
                 status = LG_EXIT_INTERNAL; /* it ran, but the log does not say how it ended */
         if (derr != NULL)

@@ -29,6 +29,7 @@ static const char usage[] =
     "  bench spawn     time to a ready sandbox by path, pool hit rate, memory\n"
     "  validate security  attack this host's sandboxes from inside; all must hold\n"
     "  audit verify|tail|show  the tamper-evident log of everything sandboxes did\n"
+    "  changes list|show|apply|drop  workspace change sets that were not applied\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more diagnostics (repeat for debug)\n"
@@ -105,9 +106,9 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(int, char **);
         } cmds[] = {
-            {"run", cmd_run},     {"doctor", cmd_doctor}, {"image", cmd_image},
-            {"bench", cmd_bench}, {"pool", cmd_pool},     {"validate", cmd_validate},
-            {"audit", cmd_audit},
+            {"run", cmd_run},     {"doctor", cmd_doctor},   {"image", cmd_image},
+            {"bench", cmd_bench}, {"pool", cmd_pool},       {"validate", cmd_validate},
+            {"audit", cmd_audit}, {"changes", cmd_changes},
         };
         int level = LG_LOG_WARN, i;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "cli/run_audit.h"
 #include "audit/audit.h"
+#include "workspace/workspace.h"
 #include "common/err.h"
 
 #include <errno.h>
@@ -106,7 +107,9 @@ int run_audit_start(const char *home, const char *sandbox, const struct run_opts
                    0, err);
         f = json_pack("{s:o,s:b,s:s,s:o,s:o?,s:I}", "argv", argv, "argv_truncated", truncated,
                       "argv_sha256", digest, "env_names", env, "cwd",
-                      o->workdir ? text(o->workdir, strlen(o->workdir)) : json_string("/"),
+                      o->workdir     ? text(o->workdir, strlen(o->workdir))
+                      : o->workspace ? json_string(WS_GUEST_DIR)
+                                     : json_string("/"),
                       "timeout_ms", (json_int_t)o->timeout_ms);
         /* Durable before the command runs: its effects must never outlive its record. */
         if (r == 0)

@@ -5,12 +5,14 @@
 #include "net/proxy.h"
 #include "proto/proto.h"
 #include "sandbox/sandbox.h"
+#include "workspace/workspace.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char run_opts_usage[] =
     "usage: luminaguard run [OPTIONS] -- CMD [ARGS...]\n"
@@ -22,7 +24,20 @@ const char run_opts_usage[] =
     "  -c, --cpus N            virtual CPUs (default 1)\n"
     "  -e, --env K=V           set an environment variable (repeatable);\n"
     "                          --env K passes the host's value of K\n"
-    "  -w, --workdir DIR       working directory inside the sandbox (default /)\n"
+    "  -w, --workdir DIR       working directory inside the sandbox (default /, or\n"
+    "                          /workspace with --workspace)\n"
+    "      --workspace DIR     copy DIR into the sandbox as /workspace; afterwards its\n"
+    "                          changes are shown as a Diff Card and applied to DIR\n"
+    "                          only if approved (all or nothing)\n"
+    "      --workspace-max SIZE  refuse workspaces larger than SIZE either way\n"
+    "                          (default 512M)\n"
+    "      --approve deny|prompt|tui\n"
+    "                          who approves RED actions: nobody (deny), a line prompt\n"
+    "                          or the full-screen card viewer on this terminal.\n"
+    "                          Default: prompt when there is a terminal, else deny\n"
+    "      --approve-timeout DUR  deny when nobody answers within DUR (default 5m)\n"
+    "      --policy FILE       policy rules (docs/policy.md); default\n"
+    "                          $LUMINAGUARD_HOME/policy when it exists\n"
     "      --image NAME        guest image (default base)\n"
     "      --boot-timeout DUR  give up if the sandbox is not ready within DUR (default 60s)\n"
     "      --cold              boot the VM from scratch instead of restoring the image's\n"
@@ -41,7 +56,9 @@ const char run_opts_usage[] =
     "\n"
     "Exit status: the command's, 128+N if signal N ended it, 124 timed out,\n"
     "120 usage, 121 image, 122 sandbox failed to start, 123 sandbox lost,\n"
-    "125 internal error, 126 not executable, 127 not found, 130 interrupted.\n";
+    "125 internal error, 126 not executable, 127 not found, 130 interrupted;\n"
+    "119 the command ran but its workspace changes were not applied (denied,\n"
+    "timed out, conflict).\n";
 
 static int add_env(struct run_opts *o, const char *arg, struct lg_err **err)
 {
@@ -85,6 +102,11 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
             {"pids", required_argument, NULL, 'P'},
             {"disk", required_argument, NULL, 'D'},
             {"net", required_argument, NULL, 'N'},
+            {"workspace", required_argument, NULL, 'W'},
+            {"workspace-max", required_argument, NULL, 'X'},
+            {"approve", required_argument, NULL, 'A'},
+            {"approve-timeout", required_argument, NULL, 'T'},
+            {"policy", required_argument, NULL, 'L'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -97,6 +119,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
         o->cpus = SANDBOX_DEFAULT_CPUS;
         o->boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS;
         o->image = "base";
+        o->workspace_max = WS_DEFAULT_MAX_BYTES;
+        o->approve = isatty(STDERR_FILENO) ? APPROVE_MODE_PROMPT : APPROVE_MODE_DENY;
+        o->approve_timeout_ms = APPROVE_DEFAULT_TIMEOUT_MS;
 
         optind = 0; /* full re-initialisation: parse may run more than once per process */
         opterr = 0; /* we report errors ourselves, once */
@@ -189,6 +214,36 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                                 return err_set(err, LG_EK_USAGE, 0,
                                                "--disk %s: expected a size from 1M to 64G", optarg);
                         o->disk_bytes = v;
+                        break;
+                case 'W':
+                        if (optarg[0] == '\0')
+                                return err_set(err, LG_EK_USAGE, 0, "--workspace: empty path");
+                        o->workspace = optarg;
+                        break;
+                case 'X':
+                        if (parse_size(optarg, &v) < 0 || v < (1ull << 20) || v > (64ull << 30))
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--workspace-max %s: expected a size from 1M to "
+                                               "64G",
+                                               optarg);
+                        o->workspace_max = v;
+                        break;
+                case 'A':
+                        if (approve_mode_parse(optarg, &o->approve) < 0)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--approve %s: expected deny, prompt or tui",
+                                               optarg);
+                        break;
+                case 'T':
+                        if (parse_duration_ms(optarg, &o->approve_timeout_ms) < 0 ||
+                            o->approve_timeout_ms == 0 || o->approve_timeout_ms > 24 * 3600 * 1000)
+                                return err_set(err, LG_EK_USAGE, 0,
+                                               "--approve-timeout %s: expected a duration from "
+                                               "1ms to 24h",
+                                               optarg);
+                        break;
+                case 'L':
+                        o->policy_file = optarg;
                         break;
                 case 'h':
                         o->help = 1;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "net/allowlist.h"
+#include "policy/approver.h"
 #include "sandbox/sandbox.h"
 
 struct lg_err;
@@ -32,6 +33,11 @@ struct run_opts {
         uint64_t disk_bytes; /* 0 = default */
         int net;             /* --net allow=...: egress through the proxy */
         struct net_allowlist allow;
+        const char *workspace;  /* --workspace DIR (as given), NULL for none */
+        uint64_t workspace_max; /* bytes each way */
+        enum approve_mode approve;
+        uint64_t approve_timeout_ms;
+        const char *policy_file; /* --policy FILE, NULL: <home>/policy if it exists */
         int help;
 };
 

@@ -249,6 +249,9 @@ static int plan_process(struct jail *j, const struct jail_config *c)
                 r = mirror(j, merged, devices[i], 1);
         if (r == 0)
                 r = step(j, JAIL_MKDIR, under(j, c->root, "/merged/proc"), NULL, 0);
+        /* Where `run --workspace` unpacks: the root is root's, the workspace the sandbox's. */
+        if (r == 0)
+                r = step(j, JAIL_MKDIR_OWNED, under(j, c->root, "/merged/workspace"), NULL, 0);
         if (r == 0)
                 r = step(j, JAIL_MOUNT_PROC, under(j, c->root, "/merged/proc"), NULL, 0);
         if (r == 0)
@@ -320,6 +323,7 @@ void jail_step_name(const struct jail *j, size_t i, char *out, size_t outsz)
             [JAIL_MOUNT_TMPFS] = "mount the root tmpfs on",
             [JAIL_MOUNT_OVERLAY] = "mount the root overlay on",
             [JAIL_MKDIR] = "mkdir",
+            [JAIL_MKDIR_OWNED] = "mkdir (owned by the sandbox)",
             [JAIL_TOUCH] = "create",
             [JAIL_SYMLINK] = "symlink",
             [JAIL_BIND_RO] = "bind read-only",
@@ -472,6 +476,11 @@ static int run_step(const struct jail *j, const struct jail_step *s)
                            : 0;
         case JAIL_MKDIR:
                 return mkdir(s->a, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        case JAIL_MKDIR_OWNED:
+                /* Still root here; lchown: an image cannot make this follow a link. */
+                if (mkdir(s->a, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                return lchown(s->a, j->uid, j->gid) < 0 ? -errno : 0;
         case JAIL_TOUCH: {
                 /* An image may ship the file already; a symbolic link is refused. */
                 int fd = open(s->a, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);

@@ -68,6 +68,7 @@ enum jail_op {
         JAIL_MOUNT_TMPFS,   /* a: where, b: options */
         JAIL_MOUNT_OVERLAY, /* a: where, b: options */
         JAIL_MKDIR,
+        JAIL_MKDIR_OWNED, /* a directory the sandbox's uid owns (its /workspace) */
         JAIL_TOUCH,
         JAIL_SYMLINK,
         JAIL_BIND_RO, /* bind + remount read-only, nosuid (and nodev unless dev) */
