@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/fs.h"
 #include "cli/run_audit.h"
+#include "cli/run_egress.h"
 #include "cli/run_workspace.h"
 #include "policy/policy.h"
 #include "common/log.h"
@@ -310,6 +311,17 @@ int cmd_run(int argc, char **argv)
 
         net_proxy_init(&proxy, &o.allow, "(starting)");
         proxy.audit_home = home;
+        struct run_egress egress = {
+            .ctx = {.home = home,
+                    .policy = policy,
+                    .mode = o.approve,
+                    .timeout_ms = (int)o.approve_timeout_ms,
+                    .intr_fd = intr_fd},
+            .o = &o,
+            .sandbox_id = &proxy.sandbox_id,
+        };
+        proxy.ask = run_egress_ask;
+        proxy.ask_ctx = &egress;
 
         /*
          * Said plainly to a person at a terminal (and with -v): this is no VM.

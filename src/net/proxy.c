@@ -298,6 +298,35 @@ static int start_connect(struct net_proxy *p, struct net_pstream *st, char *why,
         return internal ? -EACCES : -ECONNREFUSED;
 }
 
+/*
+ * Outside the allow-list: ask, once per destination, when somebody can be
+ * asked. 1 when allowed — then it is a rule of this run's allow-list.
+ */
+static int ask_human(struct net_proxy *p, struct net_pstream *st)
+{
+        char dest[NET_MAX_HOST + 8];
+        struct net_rule *rule;
+
+        if (p->ask == NULL)
+                return 0;
+        snprintf(dest, sizeof(dest), "%s:%u", st->req.host, st->req.port);
+        for (size_t i = 0; i < p->nrefused; i++)
+                if (strcmp(p->refused[i], dest) == 0)
+                        return 0;
+        if (p->al.n >= NET_MAX_RULES)
+                return 0; /* nowhere to keep a yes: no */
+        if (!p->ask(p->ask_ctx, st->req.host, st->req.port, st->req.kind == NET_REQ_CONNECT)) {
+                if (p->nrefused < sizeof(p->refused) / sizeof(p->refused[0]))
+                        snprintf(p->refused[p->nrefused++], sizeof(p->refused[0]), "%s", dest);
+                return 0;
+        }
+        rule = &p->al.rules[p->al.n++];
+        memset(rule, 0, sizeof(*rule));
+        snprintf(rule->host, sizeof(rule->host), "%.*s", NET_MAX_HOST, st->req.host);
+        rule->port = st->req.port;
+        return 1;
+}
+
 /* The head is complete: decide. Allowed streams wait for the resolver (net_proxy_work). */
 static void decide(struct net_proxy *p, struct net_pstream *st, struct buf *out)
 {
@@ -315,7 +344,7 @@ static void decide(struct net_proxy *p, struct net_pstream *st, struct buf *out)
                                  "proxy");
                 return;
         }
-        if (!net_allowed(&p->al, st->req.host, st->req.port)) {
+        if (!net_allowed(&p->al, st->req.host, st->req.port) && !ask_human(p, st)) {
                 snprintf(why, sizeof(why), "%s:%u is not in the allow-list", st->req.host,
                          st->req.port);
                 deny(p, st, out, why);

@@ -46,6 +46,17 @@ struct net_proxy {
         struct sockaddr_storage own[NET_PROXY_MAX_OWN]; /* this host's addresses */
         size_t nown;
         const char *audit_home; /* decisions go to this home's audit log; NULL = none */
+        /*
+         * A destination outside the allow-list is RED (DESIGN.md §5): when
+         * ask is set it is asked (it may block on a human; 1 allow, 0 deny)
+         * instead of denying at once. An allowed destination joins the
+         * allow-list for the rest of the run (exact host and port); a
+         * denied one is not asked again.
+         */
+        int (*ask)(void *ctx, const char *host, unsigned port, int tunnel);
+        void *ask_ctx;
+        char refused[16][NET_MAX_HOST + 8]; /* "host:port" a human said no to */
+        size_t nrefused;
 };
 
 void net_proxy_init(struct net_proxy *p, const struct net_allowlist *al, const char *sandbox_id);

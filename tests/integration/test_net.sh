@@ -95,6 +95,44 @@ n=$(grep -c . "$TMP/requests")
 # hello (allowed), hello via CONNECT, big.bin, the POST; nothing denied reached it.
 [ "$n" -eq 4 ] && t_pass || t_fail "$n requests: $(cat "$TMP/requests")"
 
+# Outside the allow-list is RED: a human at a terminal may allow it, for this run.
+t_begin "outside the allow-list, asked at the terminal: 'y' lets it through, the decision is recorded"
+if command -v tmux >/dev/null; then
+        trap 'tm_kill_all; kill $SERVER 2>/dev/null; rm -rf "$TMP"' EXIT
+        tm_start e1 "${RUN[*]} --approve prompt --net allow=127.0.0.1:1 -- wget -q -O - http://127.0.0.1:$PORT/hello.txt </dev/null"
+        if tm_wait e1 "approve?" 120; then
+                tm_screen e1 >"$TMP/s"
+                tm_keys e1 y Enter
+                tm_done e1 60
+                st=$(tm_status e1)
+                [ "$st" = 0 ] && tm_screen e1 | grep -q "hello from the host" && grep -q "connect to 127.0.0.1:$PORT" "$TMP/s" &&
+                        "$LG" audit show --event approval.decision | tail -1 | grep -q 'outcome="approved"' && t_pass ||
+                        t_fail "status=$st $(tm_screen e1 | tail -5)"
+        else t_fail "no prompt: $(tm_screen e1 | tail -5)"; fi
+        tm_kill e1
+        t_begin "outside the allow-list, asked: 'n' is a 403"
+        tm_start e2 "${RUN[*]} --approve prompt --net allow=127.0.0.1:1 -- wget -q -O - http://127.0.0.1:$PORT/hello.txt </dev/null"
+        if tm_wait e2 "approve?" 120; then
+                tm_keys e2 n Enter
+                tm_done e2 60
+                st=$(tm_status e2)
+                [ "$st" != 0 ] && tm_screen e2 | grep -q "403 Forbidden" && t_pass || t_fail "status=$st $(tm_screen e2 | tail -5)"
+        else t_fail "no prompt: $(tm_screen e2 | tail -5)"; fi
+        tm_kill e2
+else
+        t_fail "tmux is not installed (scripts/deps.sh installs it)"
+fi
+
+t_begin "a policy file's 'allow egress HOST' lets it through with nobody to ask"
+echo "allow egress 127.0.0.1" >"$TMP/policy"
+out=$("${RUN[@]}" --approve deny --policy "$TMP/policy" --net allow=127.0.0.1:1 -- wget -q -O - "http://127.0.0.1:$PORT/hello.txt" 2>&1 </dev/null); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "hello from the host" ] && t_pass || t_fail "rc=$rc $out"
+
+t_begin "a policy file that cannot be read is an error, not the defaults"
+echo "allow everything" >"$TMP/policy"
+"${RUN[@]}" --policy "$TMP/policy" -- true >/dev/null 2>"$TMP/e" </dev/null; rc=$?
+[ $rc -eq 120 ] && grep -q "policy file $TMP/policy: line 1" "$TMP/e" && t_pass || t_fail "rc=$rc $(cat "$TMP/e")"
+
 t_begin "a tunnel must start with a ClientHello naming its target: other names (whole or split across records) and plain text are refused"
 if ! timeout 5 bash -c 'exec 3<>/dev/tcp/registry.npmjs.org/443' 2>/dev/null; then
         t_skip "registry.npmjs.org:443 is not reachable from this host"

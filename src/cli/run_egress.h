@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `run --net`: a destination outside the allow-list is a RED action. The
+ * policy file may allow it (`allow egress HOST`); otherwise, when there is
+ * an approver, a human sees a Diff Card naming the destination and the
+ * command; with --approve deny it is refused at once (403), as before.
+ */
+#ifndef LG_CLI_RUN_EGRESS_H
+#define LG_CLI_RUN_EGRESS_H
+
+#include "policy/approve.h"
+
+struct run_opts;
+
+struct run_egress {
+        struct approve_ctx ctx;
+        const struct run_opts *o;
+        const char *const *sandbox_id; /* the proxy's, set once the sandbox exists */
+};
+
+/* The proxy's ask hook (net/proxy.h): 1 allow, 0 deny. Blocks while a human decides. */
+int run_egress_ask(void *e, const char *host, unsigned port, int tunnel);
+
+#endif
