@@ -322,6 +322,24 @@ int cmd_run(int argc, char **argv)
         };
         proxy.ask = run_egress_ask;
         proxy.ask_ctx = &egress;
+        /*
+         * The command itself goes through the cliff like every action: inside
+         * a sandbox it is GREEN by construction, so this costs a classification
+         * (`bench audit` measures it) and never a card.
+         */
+        {
+                struct policy_action act = {.kind = POLICY_SANDBOX_EXEC};
+                struct approve_answer a;
+
+                if (approve_ask(&egress.ctx, &act, NULL, NULL, &a, &err) < 0 ||
+                    !approve_granted(&a)) {
+                        if (err == NULL)
+                                err_set(&err, LG_EK_USAGE, 0, "the command was not approved: %s",
+                                        a.reason);
+                        status = cli_report(err);
+                        goto out;
+                }
+        }
 
         /*
          * Said plainly to a person at a terminal (and with -v): this is no VM.

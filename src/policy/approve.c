@@ -129,6 +129,9 @@ int approve_ask(const struct approve_ctx *ctx, const struct policy_action *act, 
                 snprintf(a->reason, sizeof(a->reason), "%s", d.reason);
                 return 0;
         }
+        if (c == NULL) /* a caller that was sure it would be GREEN */
+                return err_set(err, LG_EK_INTERNAL, EINVAL, "a RED action (%s) without a Diff Card",
+                               d.reason);
         c->decision = d;
         card_id(c);
         /* The request is on disk before anyone sees it, the decision before anything acts on it. */
