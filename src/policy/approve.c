@@ -122,6 +122,7 @@ int approve_ask(const struct approve_ctx *ctx, const struct policy_action *act, 
         int r;
 
         memset(a, 0, sizeof(*a));
+        a->outcome = APPROVE_DENIED; /* until somebody or something says otherwise */
         policy_classify(ctx->policy, act, &d);
         if (d.verdict == POLICY_GREEN) {
                 a->outcome = APPROVE_APPROVED;
