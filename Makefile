@@ -43,12 +43,12 @@ endif
 AGENT_CFLAGS := $(BASE_CFLAGS) -Os
 AGENT_LDFLAGS := -static
 
-HOST_LIBS := -ljansson -lcrypto -lseccomp
+HOST_LIBS := -ljansson -lcrypto -lseccomp -larchive -lncursesw -ltinfo
 
 COMMON_SRC  := $(wildcard src/common/*.c)
 PROTO_SRC   := $(wildcard src/proto/*.c)
 AGENT_SRC   := $(wildcard src/agent/*.c)
-HOSTLIB_SRC := $(wildcard src/audit/*.c src/policy/*.c src/jail/*.c src/net/*.c src/vmm/*.c src/sandbox/*.c src/image/*.c src/bench/*.c src/pool/*.c) \
+HOSTLIB_SRC := $(wildcard src/audit/*.c src/policy/*.c src/jail/*.c src/net/*.c src/vmm/*.c src/sandbox/*.c src/image/*.c src/bench/*.c src/pool/*.c src/tui/*.c src/workspace/*.c) \
                $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 MAIN_SRC    := src/cli/main.c
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -86,6 +86,12 @@ $(B)/bin/lg-agent: $(AGENT_OBJ)
 $(B)/tests/%: tests/unit/%.c $(B)/libhost.a tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -Itests/unit $(HOST_LDFLAGS) -o $@ $< $(B)/libhost.a $(HOST_LIBS)
+
+# A Diff Card shown by a real approver on /dev/tty, for tests/integration/test_approvers.sh.
+$(B)/tests/card_demo: tests/tui/card_demo.c $(B)/libhost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) -o $@ $< $(B)/libhost.a $(HOST_LIBS)
+all: $(B)/tests/card_demo
 
 unit: $(UNIT_BIN) $(B)/bin/lg-agent
 	@LG_AGENT_BIN=$(B)/bin/lg-agent tests/unit/run.sh $(UNIT_BIN)

@@ -7,6 +7,7 @@
 #include "common/paths.h"
 
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,11 @@ int main(int argc, char **argv)
         int level = LG_LOG_WARN, i;
 
         ensure_stdio();
+        /*
+         * The character set only (UTF-8 for the card viewer's curses): numbers in
+         * reports and JSON keep the C locale's decimal point.
+         */
+        setlocale(LC_CTYPE, "");
         for (i = 1; i < argc && argv[i][0] == '-'; i++) {
                 if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
                         level = level < LG_LOG_DEBUG ? level + 1 : level;

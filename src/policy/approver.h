@@ -22,9 +22,9 @@ enum approve_mode {
 
 enum approve_outcome {
         APPROVE_APPROVED,
-        APPROVE_DENIED,    /* a human said no (reason may be set) */
-        APPROVE_TIMEOUT,   /* nobody answered in time: deny */
-        APPROVE_CANCELLED, /* the human cancelled the whole action: deny */
+        APPROVE_DENIED,      /* a human said no (reason may be set) */
+        APPROVE_TIMEOUT,     /* nobody answered in time: deny */
+        APPROVE_CANCELLED,   /* the human cancelled the whole action: deny */
         APPROVE_NO_APPROVER, /* mode deny, or no terminal: deny */
 };
 

@@ -34,14 +34,16 @@ struct card_line {
         char *text; /* sanitised, owned */
 };
 
-#define CARD_MAX_LINES 20000 /* past this, card_add() appends one CARD_NOTE and then drops lines */
-#define CARD_LINE_MAX  4096  /* sanitised bytes kept of one line; longer ones end in a cut note */
+/* Past this, card_add() appends one CARD_NOTE and then drops lines. */
+#define CARD_MAX_LINES 20000
+/* Sanitised bytes kept of one line; a longer one ends in a note saying how much was cut. */
+#define CARD_LINE_MAX 4096
 
 struct card {
-        char id[64];      /* request id: unique in the audit log ("ap-<sandbox>-<n>") */
-        char action[32];  /* "workspace.apply", "egress", "tool.call" */
-        char *title;      /* one line: "apply 3 changes to /home/me/proj" */
-        char *sandbox;    /* the sandbox that asks, or NULL */
+        char id[64];     /* request id: unique in the audit log ("ap-<sandbox>-<n>") */
+        char action[32]; /* "workspace.apply", "egress", "tool.call" */
+        char *title;     /* one line: "apply 3 changes to /home/me/proj" */
+        char *sandbox;   /* the sandbox that asks, or NULL */
         struct policy_decision decision; /* verdict, risk and reason */
         struct card_line *lines;
         size_t n_lines, cap_lines;

@@ -77,7 +77,10 @@ TEST(red_without_approver_is_denied_and_both_halves_recorded)
         home_for(home, sizeof(home), "red");
         ctx.home = home;
         CHECK(c != NULL && card_add(c, CARD_ADD, "+new line") == 0);
-        CHECK(approve_ask(&ctx, &act, c, json_pack("{s:s}", "dir", "/x"), &a, &err) == 0);
+        json_t *detail = json_pack("{s:s}", "dir", "/x");
+
+        CHECK(approve_ask(&ctx, &act, c, detail, &a, &err) == 0);
+        json_decref(detail); /* borrowed */
         CHECK(!approve_granted(&a));
         CHECK_EQ_INT(a.outcome, APPROVE_NO_APPROVER);
         CHECK(strncmp(c->id, "ap-", 3) == 0 && strlen(c->id) == 19);
