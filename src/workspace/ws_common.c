@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ const char *ws_clean_name(const char *name, char *buf, size_t bufsz)
 
         while (name[0] == '.' && name[1] == '/')
                 name += 2;
-        while (name[0] == '/')
+        if (name[0] == '/')
                 return NULL; /* absolute: never */
         n = strlen(name);
         while (n > 0 && name[n - 1] == '/')
@@ -72,12 +73,12 @@ const char *ws_clean_name(const char *name, char *buf, size_t bufsz)
                 return NULL;
         memcpy(buf, name, n);
         buf[n] = '\0';
-        /* Every component a plain name: no "", ".", "..". */
+        /* Every component a plain name: no "", ".", "..", nothing a file system would cut. */
         for (char *p = buf;;) {
                 char *slash = strchr(p, '/');
                 size_t len = slash ? (size_t)(slash - p) : strlen(p);
 
-                if (len == 0 || (len == 1 && p[0] == '.') ||
+                if (len == 0 || len > NAME_MAX || (len == 1 && p[0] == '.') ||
                     (len == 2 && p[0] == '.' && p[1] == '.'))
                         return NULL;
                 if (slash == NULL)
@@ -187,11 +188,18 @@ struct ws_change *ws_changeset_push(struct ws_changeset *cs, enum ws_op op)
 
 int ws_changeset_refuse(struct ws_changeset *cs, const char *why)
 {
-        char **r = realloc(cs->refused, (cs->n_refused + 1) * sizeof(*r));
+        /* Grown by doubling: a hostile stream may bring many. */
+        size_t n = cs->n_refused;
 
-        if (r == NULL)
-                return -1;
-        cs->refused = r;
+        if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+                char **r = realloc(cs->refused, (n ? n * 2 : 8) * sizeof(*r));
+
+                if (r == NULL)
+                        return -1;
+                cs->refused = r;
+        }
+        char **r = cs->refused;
+
         if ((r[cs->n_refused] = strdup(why)) == NULL)
                 return -1;
         cs->n_refused++;
@@ -207,4 +215,50 @@ int ws_open_beneath(int root, const char *path, int flags)
         long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
 
         return fd < 0 ? -errno : (int)fd;
+}
+
+int ws_tree_link_ok(const struct ws_manifest *m, const char *path, const char *target)
+{
+        char cur[WS_MAX_PATH + 1];
+        size_t len;
+        const char *slash = strrchr(path, '/');
+        int through_other = 0; /* a component was not a directory of the tree */
+
+        if (!ws_link_inside(path, target))
+                return 0;
+        /* Start in the link's own directory, a directory of the tree. */
+        len = slash ? (size_t)(slash - path) : 0;
+        memcpy(cur, path, len);
+        cur[len] = '\0';
+        for (const char *p = target; *p;) {
+                const char *end = strchr(p, '/');
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+
+                if (n == 2 && p[0] == '.' && p[1] == '.') {
+                        /* Lexically inside (checked above), but ".." is only honest after real directories. */
+                        if (through_other)
+                                return 0;
+                        char *up = strrchr(cur, '/');
+
+                        len = up ? (size_t)(up - cur) : 0;
+                        cur[len] = '\0';
+                } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+                        const struct ws_entry *e;
+
+                        if (len + n + 2 > sizeof(cur))
+                                return 0;
+                        if (len > 0)
+                                cur[len++] = '/';
+                        memcpy(cur + len, p, n);
+                        len += n;
+                        cur[len] = '\0';
+                        e = through_other ? NULL : ws_manifest_find(m, cur);
+                        if (e == NULL || e->type != WS_DIR)
+                                through_other = 1; /* a link, a file, or nothing (yet) */
+                }
+                p += n;
+                while (*p == '/')
+                        p++;
+        }
+        return 1;
 }

@@ -19,4 +19,12 @@ int ws_changeset_refuse(struct ws_changeset *cs, const char *why);
  */
 int ws_open_beneath(int root, const char *path, int flags);
 
+/*
+ * A link's target stays inside the tree m (sorted) even when followed
+ * through the tree's own links: lexically inside (ws_link_inside), and a
+ * ".." only ever after components that are directories of m — "l/.."
+ * with l a link to "." would otherwise climb out.
+ */
+int ws_tree_link_ok(const struct ws_manifest *m, const char *path, const char *target);
+
 #endif

@@ -178,10 +178,18 @@ static int pack_one(struct pack *p, int dfd, size_t plen, const char *name, int 
                                (unsigned long long)(p->lim->max_bytes >> 20));
         p->m->bytes += e->size;
         {
-                _cleanup_fd_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                /* O_NONBLOCK: a FIFO swapped in since the stat must not hang us. */
+                _cleanup_fd_ int fd =
+                    openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                struct stat fst;
 
                 if (fd < 0)
                         return err_set(err, LG_EK_USAGE, errno, "open %s/%s", p->dir, p->path);
+                if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino ||
+                    fst.st_dev != st.st_dev)
+                        return err_set(err, LG_EK_USAGE, 0,
+                                       "%s/%s changed while it was being copied; try again", p->dir,
+                                       p->path);
                 r = pack_header(p, &st, e, err);
                 return r < 0 ? r : pack_data(p, fd, e, err);
         }
@@ -256,5 +264,13 @@ int ws_pack(const char *dir, int tar_fd, const struct ws_limits *lim, struct ws_
                 r = pack_fail(&p, err);
         archive_write_free(p.a);
         ws_manifest_sort(m);
+        /* Each link was checked alone; now through the others ("l -> .", "x -> l/.."). */
+        for (size_t i = 0; r == 0 && i < m->n; i++)
+                if (m->e[i].type == WS_LNK && !ws_tree_link_ok(m, m->e[i].path, m->e[i].link))
+                        r = err_set(err, LG_EK_USAGE, 0,
+                                    "%s/%s is a symbolic link to %s, which leads outside the "
+                                    "workspace through another link: it is not copied into a "
+                                    "sandbox",
+                                    dir, m->e[i].path, m->e[i].link);
         return r;
 }

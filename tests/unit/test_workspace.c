@@ -530,3 +530,201 @@ TEST(load_refuses_tampered_store)
         CHECK(ws_changeset_load(store, &cs, &err) < 0);
         err_free(&err);
 }
+
+/* The review's cases: each was a way past a documented guarantee. */
+
+static void unpack_guest(const char *name, const char *edit, struct ws_manifest *m,
+                         struct ws_changeset *cs, char *dir, size_t dirsz, int expect_ok)
+{
+        struct lg_err *err = NULL;
+        char store[600];
+        int fd;
+
+        make_ws(name, dir, dirsz, m);
+        fd = guest_round(name, dir, edit);
+        snprintf(store, sizeof(store), "%s/%s/store", base, name);
+        CHECK((ws_unpack(fd, m, dir, store, name, &lim, cs, &err) == 0) == expect_ok);
+        if (err && expect_ok)
+                fprintf(stderr, "    %s\n", err->msg);
+        err_free(&err);
+        close(fd);
+}
+
+TEST(a_link_through_a_link_cannot_climb_out)
+{
+        struct ws_manifest m;
+        struct ws_changeset cs;
+        char dir[512];
+
+        unpack_guest("linklink", "ln -s . l && ln -s l/.. x && ln -s l/sub/deep ok", &m, &cs, dir,
+                     sizeof(dir), 1);
+        CHECK(find_change(&cs, WS_ADD, "l") != NULL);
+        CHECK(find_change(&cs, WS_ADD, "ok") != NULL);
+        CHECK(find_change(&cs, WS_ADD, "x") == NULL);
+        CHECK_EQ_INT(cs.n_refused, 1);
+        ws_changeset_free(&cs);
+        ws_manifest_free(&m);
+        /* And DIR's own such link is refused before anything starts. */
+        {
+                struct ws_manifest m2;
+                struct lg_err *err = NULL;
+                char p[600];
+                int fd = tmpfd();
+
+                snprintf(p, sizeof(p), "%s/l", dir);
+                CHECK(symlink(".", p) == 0);
+                snprintf(p, sizeof(p), "%s/x", dir);
+                CHECK(symlink("l/..", p) == 0);
+                CHECK(ws_pack(dir, fd, &lim, &m2, &err) < 0);
+                CHECK(err && strstr(err->msg, "through another link"));
+                err_free(&err);
+                ws_manifest_free(&m2);
+                close(fd);
+        }
+}
+
+TEST(a_deleted_directory_keeps_what_the_user_added_since)
+{
+        struct ws_manifest m;
+        struct ws_changeset cs;
+        struct lg_err *err = NULL;
+        char dir[512], p[700];
+
+        unpack_guest("deldir", "rm -r sub", &m, &cs, dir, sizeof(dir), 1);
+        snprintf(p, sizeof(p), "%s/sub/deep/mine", dir);
+        put(p, "written after the copy\n");
+        CHECK(ws_apply(&cs, &err) < 0);
+        CHECK(err && strstr(err->msg, "conflict") && strstr(err->msg, "never saw"));
+        CHECK(fs_exists(p));
+        err_free(&err);
+        ws_changeset_free(&cs);
+        ws_manifest_free(&m);
+}
+
+TEST(a_file_or_link_becomes_a_directory_with_contents)
+{
+        struct ws_manifest m;
+        struct ws_changeset cs;
+        struct lg_err *err = NULL;
+        char dir[512], p[700];
+
+        unpack_guest("todir",
+                     "rm becomes-dir link && mkdir -p becomes-dir/in link/deeper && echo a > "
+                     "becomes-dir/in/f && echo b > link/deeper/g",
+                     &m, &cs, dir, sizeof(dir), 1);
+        CHECK(ws_apply(&cs, &err) == 0);
+        if (err)
+                fprintf(stderr, "    %s\n", err->msg);
+        snprintf(p, sizeof(p), "%s/becomes-dir/in/f", dir);
+        CHECK(fs_exists(p));
+        snprintf(p, sizeof(p), "%s/link/deeper/g", dir);
+        CHECK(fs_exists(p));
+        err_free(&err);
+        ws_changeset_free(&cs);
+        ws_manifest_free(&m);
+}
+
+TEST(what_is_refused_never_deletes_what_dir_holds)
+{
+        struct ws_manifest m;
+        struct ws_changeset cs;
+        struct lg_err *err = NULL;
+        char dir[512], p[700];
+
+        unpack_guest("refkeep", "rm a.txt && mkfifo a.txt && rm -r sub && ln -s /etc sub", &m, &cs,
+                     dir, sizeof(dir), 1);
+        CHECK(find_change(&cs, WS_DELETE, "a.txt") == NULL);
+        CHECK(find_change(&cs, WS_DELETE, "sub") == NULL);
+        CHECK(find_change(&cs, WS_DELETE, "sub/deep/x") == NULL);
+        CHECK(ws_apply(&cs, &err) == 0);
+        snprintf(p, sizeof(p), "%s/a.txt", dir);
+        CHECK(fs_exists(p));
+        snprintf(p, sizeof(p), "%s/sub/deep/x", dir);
+        CHECK(fs_exists(p));
+        err_free(&err);
+        ws_changeset_free(&cs);
+        ws_manifest_free(&m);
+}
+
+TEST(applied_files_keep_their_owner)
+{
+        struct ws_manifest m;
+        struct ws_changeset cs;
+        struct lg_err *err = NULL;
+        struct stat st;
+        char dir[512], p[700];
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "    (skipped: owners can only be given by root)\n");
+                return;
+        }
+        setup();
+        snprintf(dir, sizeof(dir), "%s/owner/dir", base);
+        CHECK(fs_mkdir_p(dir, 0755) == 0);
+        snprintf(p, sizeof(p), "%s/a.txt", dir);
+        put(p, "one\n");
+        CHECK(chown(dir, 1234, 1235) == 0 && chown(p, 4321, 4322) == 0);
+        {
+                int fd = tmpfd();
+
+                CHECK(ws_pack(dir, fd, &lim, &m, &err) == 0);
+                close(fd);
+        }
+        int fd = guest_round("owner", dir, "echo two > a.txt && echo new > b.txt && mkdir d");
+        char store[600];
+
+        snprintf(store, sizeof(store), "%s/owner/store", base);
+        CHECK(ws_unpack(fd, &m, dir, store, "own", &lim, &cs, &err) == 0);
+        close(fd);
+        CHECK(ws_apply(&cs, &err) == 0);
+        CHECK(lstat(p, &st) == 0 && st.st_uid == 4321 && st.st_gid == 4322);
+        snprintf(p, sizeof(p), "%s/b.txt", dir);
+        CHECK(lstat(p, &st) == 0 && st.st_uid == 1234 && st.st_gid == 1235);
+        snprintf(p, sizeof(p), "%s/d", dir);
+        CHECK(lstat(p, &st) == 0 && st.st_uid == 1234);
+        err_free(&err);
+        ws_changeset_free(&cs);
+        ws_manifest_free(&m);
+}
+
+TEST(hostile_counts_names_and_links)
+{
+        static const char *names[64];
+        static mode_t types[64];
+        static const char *links[64];
+        char longname[300];
+
+        setup();
+        /* Hard links count their bytes: 1 MiB limit, one 600 KiB file linked twice. */
+        expect_refused((const char *[]){"f", "g", "h"}, (const char *[]){NULL, "f", "f"},
+                       (mode_t[]){AE_IFREG, AE_IFREG, AE_IFREG}, 3, 600 << 10, "--workspace-max");
+        /* Refused entries count toward the entry limit (1000 here). */
+        {
+                struct ws_manifest m = {0};
+                struct ws_changeset cs;
+                struct lg_err *err = NULL;
+                struct ws_limits small = {.max_bytes = 1 << 20, .max_entries = 10};
+                char store[600];
+
+                for (int i = 0; i < 20; i++) {
+                        static char nb[20][16];
+
+                        snprintf(nb[i], sizeof(nb[i]), "fifo%d", i);
+                        names[i] = nb[i];
+                        types[i] = AE_IFIFO;
+                        links[i] = NULL;
+                }
+                int fd = hostile_tar(names, links, types, 20, 0);
+
+                snprintf(store, sizeof(store), "%s/manyfifos", base);
+                CHECK(ws_unpack(fd, &m, "/nonexistent", store, "f", &small, &cs, &err) < 0);
+                CHECK(err && strstr(err->msg, "more than 10 entries"));
+                ws_changeset_free(&cs);
+                err_free(&err);
+                close(fd);
+        }
+        /* A component longer than NAME_MAX is hostile, never cut. */
+        memset(longname, 'a', 299);
+        longname[299] = '\0';
+        expect_refused((const char *[]){longname}, NULL, (mode_t[]){AE_IFREG}, 1, 1, "unsafe name");
+}
