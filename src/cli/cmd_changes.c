@@ -65,6 +65,32 @@ static int load(const char *home, const char *id, struct ws_changeset *cs)
         return 0;
 }
 
+/*
+ * The change set's lock, not waiting: a `run` that is still deciding it, or
+ * another `changes apply|drop`, holds it. The descriptor, or minus the exit
+ * status (said).
+ */
+static int lock_store(const char *home, const char *id)
+{
+        char store[PATH_MAX + 96];
+        struct lg_err *err = NULL;
+        int fd;
+
+        if (store_of(home, id, store, sizeof(store)) < 0 || !fs_exists(store)) {
+                err_set(&err, LG_EK_USAGE, 0,
+                        "'%s' is not a change set id (see luminaguard changes list)", id);
+                fd = -cli_report(err);
+                err_free(&err);
+                return fd;
+        }
+        fd = run_ws_lock(store, id, 0, &err);
+        if (fd < 0) {
+                fd = -cli_report(err);
+                err_free(&err);
+        }
+        return fd;
+}
+
 static int changes_list(const char *home)
 {
         char dir[PATH_MAX + 16];
@@ -135,8 +161,8 @@ static int changes_apply(const char *home, int argc, char **argv)
         struct ws_changeset cs;
         struct lg_err *err = NULL;
         uint64_t ms;
-        sigset_t set;
-        int c, st, r;
+        sigset_t set, old;
+        int c, st, r, lock;
 
         optind = 0;
         opterr = 0;
@@ -154,21 +180,30 @@ static int changes_apply(const char *home, int argc, char **argv)
                 fputs(changes_usage, stderr);
                 return LG_EXIT_USAGE;
         }
+        lock = lock_store(home, argv[optind]);
+        if (lock < 0)
+                return -lock;
         st = load(home, argv[optind], &cs);
-        if (st != 0)
+        if (st != 0) {
+                close(lock);
                 return st;
+        }
         /* Ctrl-C while the card is up cancels it (recorded), never kills us mid-apply. */
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &set, NULL) == 0)
+        if (sigprocmask(SIG_BLOCK, &set, &old) == 0) {
                 ctx.intr_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+                if (ctx.intr_fd < 0) /* then Ctrl-C keeps its default: it ends us */
+                        (void)sigprocmask(SIG_SETMASK, &old, NULL);
+        }
         r = run_ws_decide(home, &cs, cs.id, &ctx, &err);
-        if (r < 0)
+        if (r < 0 || r == RUN_WS_UNAUDITED)
                 st = cli_report(err);
         else
-                st = r == 0 ? 0 : LG_EXIT_NOT_APPLIED;
+                st = r == RUN_WS_DONE ? 0 : LG_EXIT_NOT_APPLIED;
+        close(lock);
         err_free(&err);
         ws_changeset_free(&cs);
         if (ctx.intr_fd >= 0)
@@ -195,15 +230,22 @@ int cmd_changes(int argc, char **argv)
                 return changes_apply(home, argc - 1, argv + 1);
         if (strcmp(sub, "drop") == 0 && argc == 3) {
                 struct ws_changeset cs;
-                int st = load(home, argv[2], &cs);
+                int lock = lock_store(home, argv[2]), st;
 
-                if (st != 0)
+                if (lock < 0)
+                        return -lock;
+                st = load(home, argv[2], &cs);
+                if (st != 0) {
+                        close(lock);
                         return st;
+                }
                 ws_changeset_free(&cs);
                 store_of(home, argv[2], store, sizeof(store));
-                if (fs_remove_tree(store) < 0) {
+                st = fs_remove_tree(store) < 0 ? LG_EXIT_INTERNAL : 0;
+                close(lock);
+                if (st != 0) {
                         fprintf(stderr, "luminaguard: error: could not remove %s\n", store);
-                        return LG_EXIT_INTERNAL;
+                        return st;
                 }
                 printf("dropped %s\n", argv[2]);
                 return 0;

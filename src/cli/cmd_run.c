@@ -87,11 +87,17 @@ static int run_job(const char *home, const struct run_opts *o, const char *id, c
         r = run_audit_start(home, id, o, how, err);
         if (r < 0)
                 return r;
+        /*
+         * A workspace that did not go in means the command never starts:
+         * workspace.copy_in says so (with its error), and there is no
+         * exec.end for a command that did not run.
+         */
         if (ws != NULL)
                 r = run_ws_copy_in(ws, home, c, pidfd, id, io->intr_fd, err);
+        if (r < 0)
+                return r;
         t0 = mono_ns();
-        if (r == 0)
-                r = sb ? sandbox_exec(sb, x, io, res, err) : agent_exec(c, pidfd, x, io, res, err);
+        r = sb ? sandbox_exec(sb, x, io, res, err) : agent_exec(c, pidfd, x, io, res, err);
         if (run_audit_end(home, id, res, r < 0 ? *err : NULL, (double)(mono_ns() - t0) / 1e6,
                           &aerr) < 0) {
                 log_error("%s", aerr->msg);
@@ -427,13 +433,18 @@ out:
                 struct lg_err *werr = NULL;
 
                 r = run_ws_settle(ws, home, &o, policy, intr_fd, &werr);
-                if (r < 0) {
+                if (r == RUN_WS_UNAUDITED) {
                         cli_report(werr);
-                        err_free(&werr);
                         audit_failed = 1;
-                } else if (r == 1 && status == 0) {
+                } else if (r < 0) {
+                        /* Not saved or not shown: not applied, said; no audit failure. */
+                        cli_report(werr);
+                        if (status == 0)
+                                status = LG_EXIT_NOT_APPLIED;
+                } else if (r == RUN_WS_NOT_APPLIED && status == 0) {
                         status = LG_EXIT_NOT_APPLIED;
                 }
+                err_free(&werr);
         } else if (ws != NULL && ws->have_changes && fs_remove_tree(ws->cs.store) < 0) {
                 log_warn("could not remove %s", ws->cs.store);
         }

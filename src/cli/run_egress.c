@@ -8,7 +8,31 @@
 #include <stdio.h>
 #include <string.h>
 
-int run_egress_ask(void *v, const char *host, unsigned port, int tunnel)
+/* A `deny egress HOST` rule matched (policy_classify() says so in its reason). */
+static int denied_by_rule(const struct policy_decision *d)
+{
+        static const char prefix[] = "denied by the policy file";
+
+        return d->verdict == POLICY_RED && strncmp(d->reason, prefix, sizeof(prefix) - 1) == 0;
+}
+
+/* The answer as the proxy counts it: a question nobody answered stops the asking. */
+static enum net_ask answer_of(const struct approve_answer *a)
+{
+        switch (a->outcome) {
+        case APPROVE_APPROVED:
+                return NET_ASK_ALLOWED;
+        case APPROVE_DENIED:
+                return NET_ASK_DENIED;
+        case APPROVE_TIMEOUT:
+        case APPROVE_CANCELLED:
+        case APPROVE_NO_APPROVER:
+                break;
+        }
+        return NET_ASK_STOP;
+}
+
+enum net_ask run_egress_ask(void *v, const char *host, unsigned port, int tunnel)
 {
         struct run_egress *e = v;
         struct policy_action act = {.kind = POLICY_EGRESS, .host = host, .in_allowlist = 0};
@@ -24,14 +48,19 @@ int run_egress_ask(void *v, const char *host, unsigned port, int tunnel)
         policy_classify(e->ctx.policy, &act, &d);
         if (d.verdict == POLICY_GREEN) {
                 log_info("egress to %s:%u: %s", host, port, d.reason);
-                return 1;
+                return NET_ASK_ALLOWED;
+        }
+        /* The operator said no in advance: nobody is asked (the proxy records the denial). */
+        if (denied_by_rule(&d)) {
+                log_info("egress to %s:%u: %s", host, port, d.reason);
+                return NET_ASK_REFUSED;
         }
         if (e->ctx.mode == APPROVE_MODE_DENY)
-                return 0; /* the proxy records the denial */
+                return NET_ASK_REFUSED; /* the proxy records the denial */
         snprintf(title, sizeof(title), "connect to %s:%u", host, port);
         c = card_new("egress", title, sandbox, &d);
         if (c == NULL)
-                return 0;
+                return NET_ASK_STOP;
         (void)card_add(c, CARD_TEXT, "destination: %s port %u (%s)", host, port,
                        tunnel ? "CONNECT tunnel, e.g. HTTPS" : "plain HTTP request");
         (void)card_add(c, CARD_TEXT, "asked by the command:");
@@ -54,7 +83,7 @@ int run_egress_ask(void *v, const char *host, unsigned port, int tunnel)
         if (r < 0) {
                 log_error("%s: egress denied", err->msg);
                 err_free(&err);
-                return 0;
+                return NET_ASK_STOP; /* unrecorded questions are not asked again */
         }
-        return approve_granted(&a);
+        return answer_of(&a);
 }

@@ -8,6 +8,7 @@
 #ifndef LG_CLI_RUN_EGRESS_H
 #define LG_CLI_RUN_EGRESS_H
 
+#include "net/proxy.h"
 #include "policy/approve.h"
 
 struct run_opts;
@@ -18,7 +19,13 @@ struct run_egress {
         const char *const *sandbox_id; /* the proxy's, set once the sandbox exists */
 };
 
-/* The proxy's ask hook (net/proxy.h): 1 allow, 0 deny. Blocks while a human decides. */
-int run_egress_ask(void *e, const char *host, unsigned port, int tunnel);
+/*
+ * The proxy's ask hook (net/proxy.h). Blocks while a human decides.
+ * NET_ASK_ALLOWED: the policy allows it, or a human said yes; NET_ASK_DENIED:
+ * a human said no; NET_ASK_REFUSED: nobody was asked (a `deny egress HOST`
+ * rule, --approve deny); NET_ASK_STOP: the question went unanswered (timeout,
+ * cancel, no terminal, an audit failure) — ask nothing more in this run.
+ */
+enum net_ask run_egress_ask(void *e, const char *host, unsigned port, int tunnel);
 
 #endif

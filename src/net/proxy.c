@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,6 +96,11 @@ void net_proxy_free(struct net_proxy *p)
                 if (p->s[i] != NULL)
                         forget(p, p->s[i]);
         }
+        for (size_t i = 0; i < p->nrefused; i++)
+                free(p->refused[i]);
+        free(p->refused);
+        p->refused = NULL;
+        p->nrefused = p->caprefused = 0;
 }
 
 static void send_chunk(struct buf *out, uint32_t id, const void *d, size_t n, int eof)
@@ -298,26 +304,80 @@ static int start_connect(struct net_proxy *p, struct net_pstream *st, char *why,
         return internal ? -EACCES : -ECONNREFUSED;
 }
 
+static int host_refused(const struct net_proxy *p, const char *host)
+{
+        for (size_t i = 0; i < p->nrefused; i++)
+                if (strcasecmp(p->refused[i], host) == 0)
+                        return 1;
+        return 0;
+}
+
+/* Remember a refused host; when the memory is full (or out of it), ask nothing more. */
+static void remember_refusal(struct net_proxy *p, const char *host)
+{
+        char *copy;
+
+        if (p->nrefused == p->caprefused) {
+                size_t cap = p->caprefused ? 2 * p->caprefused : 16;
+                char **r =
+                    cap <= NET_PROXY_MAX_REFUSED ? reallocarray(p->refused, cap, sizeof(*r)) : NULL;
+
+                if (r == NULL) {
+                        p->stop_asking = 1;
+                        return;
+                }
+                p->refused = r;
+                p->caprefused = cap;
+        }
+        copy = strdup(host);
+        if (copy == NULL) {
+                p->stop_asking = 1;
+                return;
+        }
+        p->refused[p->nrefused++] = copy;
+}
+
+static void stop_asking(struct net_proxy *p, const char *why)
+{
+        if (p->stop_asking)
+                return;
+        p->stop_asking = 1;
+        log_warn("sandbox %s: egress: %s; every other destination outside the allow-list is "
+                 "denied without asking for the rest of this run",
+                 p->sandbox_id, why);
+}
+
 /*
- * Outside the allow-list: ask, once per destination, when somebody can be
- * asked. 1 when allowed — then it is a rule of this run's allow-list.
+ * Outside the allow-list: ask, once per host, while somebody can be asked
+ * and has not had enough. 1 when allowed — then it is a rule of this run's
+ * allow-list.
  */
 static int ask_human(struct net_proxy *p, struct net_pstream *st)
 {
-        char dest[NET_MAX_HOST + 8];
         struct net_rule *rule;
+        char why[64];
 
-        if (p->ask == NULL)
+        if (p->ask == NULL || p->stop_asking || host_refused(p, st->req.host))
                 return 0;
-        snprintf(dest, sizeof(dest), "%s:%u", st->req.host, st->req.port);
-        for (size_t i = 0; i < p->nrefused; i++)
-                if (strcmp(p->refused[i], dest) == 0)
-                        return 0;
         if (p->al.n >= NET_MAX_RULES)
                 return 0; /* nowhere to keep a yes: no */
-        if (!p->ask(p->ask_ctx, st->req.host, st->req.port, st->req.kind == NET_REQ_CONNECT)) {
-                if (p->nrefused < sizeof(p->refused) / sizeof(p->refused[0]))
-                        snprintf(p->refused[p->nrefused++], sizeof(p->refused[0]), "%s", dest);
+        switch (p->ask(p->ask_ctx, st->req.host, st->req.port, st->req.kind == NET_REQ_CONNECT)) {
+        case NET_ASK_ALLOWED:
+                break;
+        case NET_ASK_DENIED:
+                remember_refusal(p, st->req.host);
+                if (++p->nos >= NET_PROXY_MAX_NOS) {
+                        snprintf(why, sizeof(why), "%u destinations were denied", p->nos);
+                        stop_asking(p, why);
+                }
+                return 0;
+        case NET_ASK_REFUSED:
+                remember_refusal(p, st->req.host);
+                return 0;
+        case NET_ASK_STOP:
+        default:
+                remember_refusal(p, st->req.host);
+                stop_asking(p, "a question was not answered (timeout, cancel or no approver)");
                 return 0;
         }
         rule = &p->al.rules[p->al.n++];

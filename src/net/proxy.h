@@ -38,6 +38,17 @@ struct net_pstream;
 
 #define NET_PROXY_MAX_OWN 32
 
+#define NET_PROXY_MAX_NOS     3   /* human denials in a run before asking stops */
+#define NET_PROXY_MAX_REFUSED 256 /* refused hosts remembered; past that nothing is asked */
+
+/* What the ask hook answers for a destination outside the allow-list. */
+enum net_ask {
+        NET_ASK_DENIED,  /* a human said no: counted towards NET_PROXY_MAX_NOS */
+        NET_ASK_ALLOWED, /* yes: the host and port join this run's allow-list */
+        NET_ASK_REFUSED, /* refused without asking anybody (a deny rule, no approver) */
+        NET_ASK_STOP,    /* no, and ask nothing more in this run (timeout, cancel, failure) */
+};
+
 struct net_proxy {
         struct net_allowlist al;
         const char *sandbox_id; /* for the log */
@@ -48,19 +59,25 @@ struct net_proxy {
         const char *audit_home; /* decisions go to this home's audit log; NULL = none */
         /*
          * A destination outside the allow-list is RED (DESIGN.md §5): when
-         * ask is set it is asked (it may block on a human; 1 allow, 0 deny)
-         * instead of denying at once. An allowed destination joins the
-         * allow-list for the rest of the run (exact host and port); a
-         * denied one is not asked again.
+         * ask is set it is asked (it may block on a human) instead of
+         * denying at once. An allowed destination joins the allow-list for
+         * the rest of the run (exact host and port). A refused HOST is
+         * remembered, whatever its port, and not asked about again; after
+         * NET_PROXY_MAX_NOS human denials, any timeout or cancel, or
+         * NET_PROXY_MAX_REFUSED remembered hosts, nothing more is asked in
+         * the run: every other destination is denied at once, so a sandbox
+         * cannot flood the human with questions.
          */
-        int (*ask)(void *ctx, const char *host, unsigned port, int tunnel);
+        enum net_ask (*ask)(void *ctx, const char *host, unsigned port, int tunnel);
         void *ask_ctx;
-        char refused[16][NET_MAX_HOST + 8]; /* "host:port" a human said no to */
-        size_t nrefused;
+        char **refused; /* hosts refused (malloc'd, grown), compared ignoring case */
+        size_t nrefused, caprefused;
+        unsigned nos; /* NET_ASK_DENIED answers so far */
+        int stop_asking;
 };
 
 void net_proxy_init(struct net_proxy *p, const struct net_allowlist *al, const char *sandbox_id);
-/* Close every stream and connection. */
+/* Close every stream and connection, and forget the refused hosts. */
 void net_proxy_free(struct net_proxy *p);
 
 /*

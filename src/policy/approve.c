@@ -13,15 +13,23 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-/* A request id nobody can guess or reuse: the sandbox's name and 64 random bits. */
-static void card_id(struct card *c)
+/*
+ * A request id nobody can guess or reuse: "ap-" and 64 random bits in hex
+ * (card_new()'s id is only a placeholder). Without random bits there is no
+ * such id, and an approval tied to a guessable one is not given: 0 / -errno.
+ */
+static int card_id(struct card *c)
 {
-        unsigned char r[8] = {0};
+        unsigned char r[8];
+        ssize_t n;
 
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-                memset(r, 0, sizeof(r)); /* still unique enough with the time below */
+        while ((n = getrandom(r, sizeof(r), 0)) < 0 && errno == EINTR)
+                ;
+        if (n != (ssize_t)sizeof(r))
+                return n < 0 ? -errno : -EIO;
         snprintf(c->id, sizeof(c->id), "ap-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
                  r[3], r[4], r[5], r[6], r[7]);
+        return 0;
 }
 
 /* SHA-256 of the card as the human sees it (without colour): ties the decision to its content. */
@@ -133,8 +141,22 @@ int approve_ask(const struct approve_ctx *ctx, const struct policy_action *act, 
         if (c == NULL) /* a caller that was sure it would be GREEN */
                 return err_set(err, LG_EK_INTERNAL, EINVAL, "a RED action (%s) without a Diff Card",
                                d.reason);
+        /*
+         * A card cut at CARD_MAX_LINES hides part of what is approved (for a
+         * workspace, part of its very file list): whatever the classifier
+         * said, that is high risk, and the human is told why.
+         */
+        if (c->truncated && d.risk < POLICY_RISK_HIGH) {
+                size_t len = strlen(d.reason);
+
+                d.risk = POLICY_RISK_HIGH;
+                snprintf(d.reason + len, sizeof(d.reason) - len, "%s",
+                         "; the card is cut: not everything is shown");
+        }
         c->decision = d;
-        card_id(c);
+        r = card_id(c);
+        if (r < 0)
+                return err_set(err, LG_EK_INTERNAL, -r, "random bits for a request id");
         /* The request is on disk before anyone sees it, the decision before anything acts on it. */
         r = audit_request(ctx, c, detail, err);
         if (r < 0)

@@ -27,9 +27,11 @@ struct approve_ctx {
 
 /*
  * Decide on act. c is the card to show for a RED action (its id and
- * decision are filled in here; NULL is an error for a RED action); detail (borrowed, may be NULL)
- * is added to the audit record of the request. Returns 0 with *a filled — approved or not — or < 0
- * when the request or the decision could not be recorded, in which case the action must not happen.
+ * decision are filled in here; NULL is an error for a RED action); detail
+ * (borrowed, may be NULL) is added to the audit record of the request.
+ * Returns 0 with *a filled — approved or not — or < 0 when the request or
+ * the decision could not be recorded, or no random request id could be had:
+ * then the action must not happen.
  */
 int approve_ask(const struct approve_ctx *ctx, const struct policy_action *act, struct card *c,
                 json_t *detail, struct approve_answer *a, struct lg_err **err)

@@ -40,21 +40,24 @@ struct card_line {
 #define CARD_LINE_MAX 4096
 
 struct card {
-        char id[64];     /* request id: unique in the audit log ("ap-<sandbox>-<n>") */
+        char id[64];     /* request id: "ap-" + 16 hex digits (64 random bits), set by
+                            approve_ask(); until then a placeholder */
         char action[32]; /* "workspace.apply", "egress", "tool.call" */
         char *title;     /* one line: "apply 3 changes to /home/me/proj" */
         char *sandbox;   /* the sandbox that asks, or NULL */
         struct policy_decision decision; /* verdict, risk and reason */
         struct card_line *lines;
         size_t n_lines, cap_lines;
-        int truncated; /* lines were dropped at CARD_MAX_LINES */
+        int truncated; /* lines were dropped at CARD_MAX_LINES: approve_ask() makes it high risk */
 };
 
 /*
  * A new, empty card; NULL on ENOMEM. title and sandbox are copied,
  * sanitised like body lines; so are action and d->reason (d may be NULL:
- * RED, high risk). id is set to "ap-<sandbox>-<n>" ("ap-<pid>-<n>" without
- * a sandbox), n counting cards in this process; the caller may overwrite it.
+ * RED, high risk). id gets only a placeholder ("ap-<sandbox>-<n>",
+ * or "ap-<pid>-<n>", n counting cards in this process): approve_ask() gives the card its real,
+ * unguessable request id ("ap-" + 16 hex digits) before it is recorded or
+ * shown.
  */
 struct card *card_new(const char *action, const char *title, const char *sandbox,
                       const struct policy_decision *d);

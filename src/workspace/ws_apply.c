@@ -194,8 +194,9 @@ static int holds(int root, const char *path, const struct ws_entry *e, char *why
                 _cleanup_fd_ int fd =
                     openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-                r = fd < 0 || fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) ? -EINVAL
-                                                                           : sha_of_fd(fd, sha, &size);
+                r = fd < 0 || fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode)
+                        ? -EINVAL
+                        : sha_of_fd(fd, sha, &size);
                 if (r < 0 || size != e->size || memcmp(sha, e->sha, 32) != 0) {
                         snprintf(why, whysz, "its content changed");
                         return 0;
@@ -348,7 +349,7 @@ static int give_owner(struct apply *a, int pfd, const char *name, const struct s
         if (!a->as_root)
                 return 0;
         return fchownat(pfd, name, owner->st_uid, owner->st_gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
-                                                                                           : 0;
+                                                                                          : 0;
 }
 
 static int step_mkdir(struct apply *a, const struct ws_change *c, struct lg_err **err)
@@ -571,7 +572,8 @@ static void commit(struct apply *a)
                         continue;
                 _cleanup_fd_ int pfd = open_parent(a->root, u->path, base, sizeof(base));
 
-                /* A backup inside a deleted directory's backup: its parent is gone, and so is it. */
+                /* A backup inside a deleted directory's backup: its parent is gone, and so is it.
+                 */
                 if (pfd == -ENOENT)
                         continue;
                 r = pfd < 0 ? pfd : remove_at(pfd, u->backup, 0);
@@ -603,7 +605,8 @@ static int apply_steps(struct apply *a, size_t maxd, struct lg_err **err)
         const struct ws_changeset *cs = a->cs;
         int r = 0;
 
-        /* Directories whose new mode adds rights: added first (old | new), set exactly at the end. */
+        /* Directories whose new mode adds rights: added first (old | new), set exactly at the end.
+         */
         for (size_t i = 0; r == 0 && i < cs->n; i++) {
                 const struct ws_change *c = &cs->c[i];
 

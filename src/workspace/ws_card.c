@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A change set as a Diff Card: counts, then per entry a header and, for
- * text files, a unified diff from diff(1) (diffutils, essential on Debian).
+ * A change set as a Diff Card: counts, the entries that will not be
+ * applied, then the file list — one line per entry, every entry before any
+ * diff, so the list is the last thing a long card loses — then, for text
+ * files, unified diffs from diff(1) (diffutils, essential on Debian).
  * Binary and large files are summarised; the whole card is bounded so a
- * sandbox that rewrites a million lines cannot bury the human in them.
+ * sandbox that rewrites a million lines cannot bury the human in them, and
+ * when even the file list does not fit, the card says so at its top.
  */
 #include "workspace/ws_internal.h"
 #include "common/cleanup.h"
@@ -22,6 +25,7 @@
 #define CARD_TEXT_MAX   (1u << 20) /* larger files are summarised */
 #define CARD_FILE_LINES 400        /* diff lines shown per file */
 #define CARD_ALL_LINES  4000       /* and in all */
+#define CARD_REFUSED    20         /* refused entries named; the rest are counted */
 
 /* Text is what has no NUL in it; the diff's lines are sanitised by the card anyway. */
 static int is_text(int fd, uint64_t size)
@@ -58,13 +62,13 @@ static enum card_line_kind diff_kind(const char *l)
 static int card_diff(struct card *c, const char *path, int old_fd, int new_fd, size_t *budget)
 {
         char a[64], b[64], la[WS_MAX_PATH + 8], lb[WS_MAX_PATH + 8];
-        int pipefd[2], status;
+        int pipefd[2], status = 0;
         size_t shown = 0, cut = 0, cap = *budget < CARD_FILE_LINES ? *budget : CARD_FILE_LINES;
         char *line = NULL;
         size_t linecap = 0;
         ssize_t n;
         FILE *in;
-        pid_t pid;
+        pid_t pid, w;
 
         snprintf(a, sizeof(a), old_fd >= 0 ? "/dev/fd/%d" : "/dev/null", old_fd);
         snprintf(b, sizeof(b), new_fd >= 0 ? "/dev/fd/%d" : "/dev/null", new_fd);
@@ -109,12 +113,15 @@ static int card_diff(struct card *c, const char *path, int old_fd, int new_fd, s
         }
         free(line);
         fclose(in);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
                 ;
         *budget -= shown;
         if (cut > 0)
                 (void)card_add(c, CARD_NOTE, "(%zu more diff lines of %s not shown)", cut, path);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+        if (w < 0)
+                (void)card_add(c, CARD_NOTE, "(no diff: waiting for diff(1) on %s: %s)", path,
+                               strerror(errno));
+        else if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
                 (void)card_add(c, CARD_NOTE, "(no diff: diff(1) failed on %s)", path);
         return 0;
 }
@@ -161,57 +168,92 @@ static void card_entry_header(struct card *c, const struct ws_change *ch)
         }
 }
 
+/* How many lines card_entry_header() adds for ch. */
+static size_t header_lines(const struct ws_change *ch)
+{
+        return ch->op == WS_MODIFY && ch->new.type == WS_REG && ch->old.mode != ch->new.mode ? 2
+                                                                                             : 1;
+}
+
+/* The diff (or why there is none) of one change to a regular file; nothing for other changes. */
+static void card_change_diff(const struct ws_changeset *cs, struct card *c, int root,
+                             const struct ws_change *ch, size_t *budget, size_t *not_shown)
+{
+        int old_reg = ch->op != WS_ADD && ch->old.type == WS_REG;
+        int new_reg = (ch->op == WS_ADD || ch->op == WS_MODIFY) && ch->new.type == WS_REG;
+        const char *path = ch->op == WS_ADD ? ch->new.path : ch->old.path;
+        char blob[4096];
+        int r;
+
+        if (!old_reg && !new_reg)
+                return;
+        if (ch->op == WS_MODIFY && ch->old.type != WS_REG)
+                return;
+        _cleanup_fd_ int ofd = old_reg ? ws_open_beneath(root, ch->old.path, O_RDONLY) : -1;
+        snprintf(blob, sizeof(blob), "%s/%s", cs->store, new_reg ? ch->new.blob : "");
+        _cleanup_fd_ int nfd = new_reg ? open(blob, O_RDONLY | O_CLOEXEC) : -1;
+
+        if ((old_reg && ofd < 0) || (new_reg && nfd < 0)) {
+                (void)card_add(c, CARD_NOTE, "(%s: content not readable now)", path);
+                return;
+        }
+        if ((old_reg && !is_text(ofd, ch->old.size)) || (new_reg && !is_text(nfd, ch->new.size))) {
+                (void)card_add(c, CARD_NOTE,
+                               "(%s: binary or large file, %llu -> %llu bytes, not shown)", path,
+                               (unsigned long long)(old_reg ? ch->old.size : 0),
+                               (unsigned long long)(new_reg ? ch->new.size : 0));
+                return;
+        }
+        if (*budget == 0) {
+                (*not_shown)++;
+                return;
+        }
+        r = card_diff(c, path, ofd, nfd, budget);
+        if (r < 0)
+                (void)card_add(c, CARD_NOTE, "(%s: no diff: %s)", path, strerror(-r));
+}
+
 int ws_card(const struct ws_changeset *cs, struct card *c, struct lg_err **err)
 {
-        size_t budget = CARD_ALL_LINES;
+        size_t budget = CARD_ALL_LINES, not_shown = 0, list = 0, before;
+        size_t named = cs->n_refused < CARD_REFUSED ? cs->n_refused : CARD_REFUSED;
         _cleanup_fd_ int root = open(cs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (root < 0)
                 return err_set(err, LG_EK_USAGE, errno, "workspace %s", cs->dir);
+        for (size_t i = 0; i < cs->n; i++)
+                list += header_lines(&cs->c[i]);
+        /* Lines up to the end of the file list: when they do not fit, that is said first. */
+        before = 3 + (cs->n_refused ? 1 + named + (cs->n_refused > named) : 0) + 1 + list;
+        if (before > CARD_MAX_LINES)
+                (void)card_add(c, CARD_NOTE,
+                               "the file list is longer than the card: only part of its %zu "
+                               "entries is shown; every one is in %s/changes.json",
+                               cs->n, cs->store);
         (void)card_add(c, CARD_TEXT, "workspace: %s", cs->dir);
         (void)card_add(c, CARD_TEXT, "%zu added, %zu modified, %zu deleted, %zu mode changes",
                        cs->added, cs->modified, cs->deleted, cs->chmodded);
         (void)card_add(c, CARD_TEXT, "change set kept at %s", cs->store);
-        for (size_t i = 0; i < cs->n_refused; i++)
-                (void)card_add(c, CARD_NOTE, "not applied: %s", cs->refused[i]);
-        (void)card_add(c, CARD_TEXT, "%s", "");
-        for (size_t i = 0; i < cs->n; i++) {
-                const struct ws_change *ch = &cs->c[i];
-                int old_reg = ch->op != WS_ADD && ch->old.type == WS_REG;
-                int new_reg = (ch->op == WS_ADD || ch->op == WS_MODIFY) && ch->new.type == WS_REG;
-                char blob[4096];
-
-                card_entry_header(c, ch);
-                if (!old_reg && !new_reg)
-                        continue;
-                if (ch->op == WS_MODIFY && ch->old.type != WS_REG)
-                        continue;
-                _cleanup_fd_ int ofd = old_reg ? ws_open_beneath(root, ch->old.path, O_RDONLY) : -1;
-                snprintf(blob, sizeof(blob), "%s/%s", cs->store, new_reg ? ch->new.blob : "");
-                _cleanup_fd_ int nfd = new_reg ? open(blob, O_RDONLY | O_CLOEXEC) : -1;
-
-                if ((old_reg && ofd < 0) || (new_reg && nfd < 0)) {
-                        (void)card_add(c, CARD_NOTE, "  (content not readable now)");
-                        continue;
-                }
-                if ((old_reg && !is_text(ofd, ch->old.size)) ||
-                    (new_reg && !is_text(nfd, ch->new.size))) {
-                        (void)card_add(c, CARD_NOTE,
-                                       "  (binary or large file: %llu -> %llu bytes, not shown)",
-                                       (unsigned long long)(old_reg ? ch->old.size : 0),
-                                       (unsigned long long)(new_reg ? ch->new.size : 0));
-                        continue;
-                }
-                if (budget == 0) {
-                        (void)card_add(
-                            c, CARD_NOTE,
-                            "  (diff not shown: the card's limit of %u lines is reached)",
-                            CARD_ALL_LINES);
-                        continue;
-                }
-                if (card_diff(c, ch->op == WS_DELETE ? ch->old.path : ch->new.path, ofd, nfd,
-                              &budget) < 0)
-                        (void)card_add(c, CARD_NOTE, "  (no diff: %s)", strerror(errno));
+        if (cs->n_refused > 0) {
+                (void)card_add(c, CARD_NOTE,
+                               "%zu entr%s from the sandbox will not be applied:", cs->n_refused,
+                               cs->n_refused == 1 ? "y" : "ies");
+                for (size_t i = 0; i < named; i++)
+                        (void)card_add(c, CARD_NOTE, "  not applied: %s", cs->refused[i]);
+                if (cs->n_refused > named)
+                        (void)card_add(c, CARD_NOTE, "  ... and %zu more", cs->n_refused - named);
         }
+        (void)card_add(c, CARD_TEXT, "%s", "");
+        /* Every entry's line first, then the diffs. */
+        for (size_t i = 0; i < cs->n; i++)
+                card_entry_header(c, &cs->c[i]);
+        (void)card_add(c, CARD_TEXT, "%s", "");
+        for (size_t i = 0; i < cs->n; i++)
+                card_change_diff(cs, c, root, &cs->c[i], &budget, &not_shown);
+        if (not_shown > 0)
+                (void)card_add(c, CARD_NOTE,
+                               "(%zu more diff%s not shown: the card's limit of %u diff lines is "
+                               "reached)",
+                               not_shown, not_shown == 1 ? "" : "s", CARD_ALL_LINES);
         return 0;
 }

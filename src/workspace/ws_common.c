@@ -235,7 +235,8 @@ int ws_tree_link_ok(const struct ws_manifest *m, const char *path, const char *t
                 size_t n = end ? (size_t)(end - p) : strlen(p);
 
                 if (n == 2 && p[0] == '.' && p[1] == '.') {
-                        /* Lexically inside (checked above), but ".." is only honest after real directories. */
+                        /* Lexically inside (checked above), but ".." is only honest after real
+                         * directories. */
                         if (through_other)
                                 return 0;
                         char *up = strrchr(cur, '/');

@@ -253,6 +253,8 @@ int ws_pack(const char *dir, int tar_fd, const struct ws_limits *lim, struct ws_
         p.a = archive_write_new();
         if (p.a == NULL || archive_write_set_format_pax_restricted(p.a) != ARCHIVE_OK ||
             archive_write_set_bytes_in_last_block(p.a, 1) != ARCHIVE_OK ||
+            /* Names are bytes on Linux: kept as they are, not translated (or refused) as UTF-8. */
+            archive_write_set_format_option(p.a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
             archive_write_open_fd(p.a, tar_fd) != ARCHIVE_OK) {
                 close(dfd);
                 r = p.a ? pack_fail(&p, err) : err_set(err, LG_EK_INTERNAL, ENOMEM, "tar");

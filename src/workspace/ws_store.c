@@ -5,6 +5,12 @@
  * timed-out change set can still be looked at and applied later
  * (`luminaguard changes`). The file is ours, but it lives on disk: it is
  * read back as carefully as anything else (names cleaned, types checked).
+ *
+ * Names, link targets, DIR and the refused lines are kept byte-exact: a
+ * JSON string when they are valid UTF-8 (all jansson accepts), otherwise
+ * {"hex": "..."} with every byte. A Linux name is any bytes but "/" and
+ * NUL, and a Latin-1 "caf\xe9.txt" made in a sandbox must be applied as
+ * exactly those bytes, never refused or re-encoded.
  */
 #include "workspace/ws_internal.h"
 #include "common/err.h"
@@ -12,11 +18,13 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WS_STORE_MAX (256u << 20) /* changes.json */
+#define WS_TEXT_MAX  8192         /* bytes of one refused line, as decoded */
 
 static const char *type_name(enum ws_type t)
 {
@@ -29,30 +37,103 @@ static void hex(const unsigned char *sha, char out[65])
                 snprintf(out + 2 * i, 3, "%02x", sha[i]);
 }
 
+/* s, byte-exact: a string when it is valid UTF-8, else {"hex": "..."}. NULL on ENOMEM. */
+static json_t *bytes_json(const char *s)
+{
+        static const char digits[] = "0123456789abcdef";
+        json_t *j = json_string(s);
+        size_t n = strlen(s);
+        char *h;
+
+        if (j != NULL)
+                return j;
+        h = malloc(2 * n + 1);
+        if (h == NULL)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                h[2 * i] = digits[(unsigned char)s[i] >> 4];
+                h[2 * i + 1] = digits[(unsigned char)s[i] & 0xf];
+        }
+        h[2 * n] = '\0';
+        j = json_pack("{s:s}", "hex", h);
+        free(h);
+        return j;
+}
+
+static int hexval(char c)
+{
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * The other way: a malloc'd copy of at most max bytes, or NULL when j is
+ * neither form, too long, or would hold a NUL.
+ */
+static char *bytes_load(json_t *j, size_t max)
+{
+        const char *h = json_string_value(json_object_get(j, "hex"));
+        size_t n;
+        char *s;
+
+        if (json_is_string(j)) {
+                n = json_string_length(j);
+                if (n > max || strlen(json_string_value(j)) != n)
+                        return NULL;
+                return strdup(json_string_value(j));
+        }
+        if (!json_is_object(j) || json_object_size(j) != 1 || h == NULL)
+                return NULL;
+        n = strlen(h);
+        if (n % 2 != 0 || n / 2 > max || (s = malloc(n / 2 + 1)) == NULL)
+                return NULL;
+        for (size_t i = 0; i < n / 2; i++) {
+                int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+
+                if (hi < 0 || lo < 0 || (hi | lo) == 0) { /* not hex, or a NUL */
+                        free(s);
+                        return NULL;
+                }
+                s[i] = (char)(hi << 4 | lo);
+        }
+        s[n / 2] = '\0';
+        return s;
+}
+
+/* Adds key: value to o, consuming value; -1 when value is NULL (ENOMEM) or it cannot be added. */
+static int put(json_t *o, const char *key, json_t *value)
+{
+        return value != NULL && json_object_set_new(o, key, value) == 0 ? 0 : -1;
+}
+
 static json_t *entry_json(const struct ws_entry *e)
 {
         char h[65];
         json_t *j =
             json_pack("{s:s, s:I}", "type", type_name(e->type), "mode", (json_int_t)e->mode);
+        int r = 0;
 
         if (j == NULL)
                 return NULL;
         if (e->type == WS_REG) {
                 hex(e->sha, h);
-                json_object_set_new(j, "size", json_integer((json_int_t)e->size));
-                json_object_set_new(j, "sha256", json_string(h));
+                r |= put(j, "size", json_integer((json_int_t)e->size));
+                r |= put(j, "sha256", json_string(h));
                 if (e->blob)
-                        json_object_set_new(j, "blob", json_string(e->blob));
+                        r |= put(j, "blob", json_string(e->blob));
         }
         if (e->type == WS_LNK)
-                json_object_set_new(j, "target", json_string(e->link));
+                r |= put(j, "target", bytes_json(e->link));
+        if (r != 0) {
+                json_decref(j);
+                return NULL;
+        }
         return j;
 }
 
 int ws_changeset_save(const struct ws_changeset *cs, struct lg_err **err)
 {
-        json_t *root = json_pack("{s:i, s:s, s:s, s:[], s:[]}", "version", 1, "id", cs->id, "dir",
-                                 cs->dir, "changes", "refused");
+        json_t *root = json_pack("{s:i, s:s, s:o, s:[], s:[]}", "version", 1, "id", cs->id, "dir",
+                                 bytes_json(cs->dir), "changes", "refused");
         json_t *list = root ? json_object_get(root, "changes") : NULL;
         json_t *refused = root ? json_object_get(root, "refused") : NULL;
         char path[4096], *text = NULL;
@@ -60,22 +141,26 @@ int ws_changeset_save(const struct ws_changeset *cs, struct lg_err **err)
 
         for (size_t i = 0; ok && i < cs->n; i++) {
                 const struct ws_change *c = &cs->c[i];
-                json_t *j = json_pack("{s:s, s:s}", "op", ws_op_name(c->op), "path",
-                                      c->op == WS_ADD ? c->new.path : c->old.path);
+                json_t *j = json_pack("{s:s, s:o}", "op", ws_op_name(c->op), "path",
+                                      bytes_json(c->op == WS_ADD ? c->new.path : c->old.path));
 
                 ok = j != NULL && json_array_append_new(list, j) == 0;
                 if (ok && c->op != WS_ADD)
-                        ok = json_object_set_new(j, "old", entry_json(&c->old)) == 0;
+                        ok = put(j, "old", entry_json(&c->old)) == 0;
                 if (ok && c->op != WS_DELETE)
-                        ok = json_object_set_new(j, "new", entry_json(&c->new)) == 0;
+                        ok = put(j, "new", entry_json(&c->new)) == 0;
         }
-        for (size_t i = 0; ok && i < cs->n_refused; i++)
-                ok = json_array_append_new(refused, json_string(cs->refused[i])) == 0;
+        for (size_t i = 0; ok && i < cs->n_refused; i++) {
+                json_t *j = bytes_json(cs->refused[i]);
+
+                ok = j != NULL && json_array_append_new(refused, j) == 0;
+        }
         if (ok)
                 text = json_dumps(root, JSON_INDENT(1) | JSON_ENSURE_ASCII);
         json_decref(root);
+        /* Every name has a form now: what is left is memory. */
         if (text == NULL)
-                return err_set(err, LG_EK_INTERNAL, ENOMEM, "change set as JSON");
+                return err_set(err, LG_EK_INTERNAL, ENOMEM, "change set %s as JSON", cs->id);
         snprintf(path, sizeof(path), "%s/changes.json", cs->store);
         r = fs_write_file_atomic(path, text, strlen(text), 0600);
         free(text);
@@ -101,7 +186,6 @@ static int entry_load(json_t *j, const char *path, struct ws_entry *e)
         const char *type = json_string_value(json_object_get(j, "type"));
         json_int_t mode = json_integer_value(json_object_get(j, "mode"));
         const char *blob = json_string_value(json_object_get(j, "blob"));
-        const char *target = json_string_value(json_object_get(j, "target"));
         char clean[WS_MAX_PATH + 1];
 
         if (!json_is_object(j) || type == NULL || mode < 0 || mode > 07777)
@@ -127,8 +211,8 @@ static int entry_load(json_t *j, const char *path, struct ws_entry *e)
                 e->type = WS_DIR;
         } else if (strcmp(type, "symlink") == 0) {
                 e->type = WS_LNK;
-                if (target == NULL || !ws_link_inside(path, target) ||
-                    (e->link = strdup(target)) == NULL)
+                e->link = bytes_load(json_object_get(j, "target"), PATH_MAX);
+                if (e->link == NULL || !ws_link_inside(path, e->link))
                         return -1;
         } else {
                 return -1;
@@ -172,9 +256,7 @@ int ws_changeset_load(const char *store, struct ws_changeset *cs, struct lg_err 
         cs->id = json_string_value(json_object_get(root, "id"))
                      ? strdup(json_string_value(json_object_get(root, "id")))
                      : NULL;
-        cs->dir = json_string_value(json_object_get(root, "dir"))
-                      ? strdup(json_string_value(json_object_get(root, "dir")))
-                      : NULL;
+        cs->dir = bytes_load(json_object_get(root, "dir"), PATH_MAX);
         r = 0;
         if (cs->store == NULL || cs->id == NULL || cs->dir == NULL || cs->dir[0] != '/' ||
             json_integer_value(json_object_get(root, "version")) != 1 || !json_is_array(list))
@@ -182,12 +264,13 @@ int ws_changeset_load(const char *store, struct ws_changeset *cs, struct lg_err 
         json_array_foreach(list, i, j)
         {
                 enum ws_op op;
-                const char *p = json_string_value(json_object_get(j, "path"));
+                char *p = r == 0 ? bytes_load(json_object_get(j, "path"), WS_MAX_PATH) : NULL;
                 struct ws_change *c;
 
                 if (r < 0 || op_parse(json_string_value(json_object_get(j, "op")), &op) < 0 ||
                     p == NULL || ws_clean_name(p, clean, sizeof(clean)) == NULL ||
                     strcmp(clean, p) != 0 || (c = ws_changeset_push(cs, op)) == NULL) {
+                        free(p);
                         r = -1;
                         break;
                 }
@@ -198,12 +281,15 @@ int ws_changeset_load(const char *store, struct ws_changeset *cs, struct lg_err 
                 if (r == 0 && (op == WS_ADD || op == WS_MODIFY) && c->new.type == WS_REG &&
                     c->new.blob == NULL)
                         r = -1;
+                free(p);
         }
         json_array_foreach(refused, i, j)
         {
-                if (r == 0 && json_is_string(j) &&
-                    ws_changeset_refuse(cs, json_string_value(j)) < 0)
+                char *why = r == 0 ? bytes_load(j, WS_TEXT_MAX) : NULL;
+
+                if (r == 0 && (why == NULL || ws_changeset_refuse(cs, why) < 0))
                         r = -1;
+                free(why);
         }
         json_decref(root);
         if (r < 0) {

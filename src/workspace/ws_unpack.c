@@ -161,7 +161,8 @@ static int under_refused(const struct unpack *u, const char *path)
         }
 }
 
-/* Stage the content of the current entry as files/<n>, hashing it; size is bounded by the caller. */
+/* Stage the content of the current entry as files/<n>, hashing it; size is bounded by the caller.
+ */
 static int unpack_data(struct unpack *u, struct ws_entry *e, struct lg_err **err)
 {
         char name[32];
@@ -252,7 +253,8 @@ static int unpack_hardlink(struct unpack *u, struct archive_entry *ae, const cha
         e->size = t->size;
         e->mode = archive_entry_perm(ae) & 07777;
         memcpy(e->sha, t->sha, sizeof(e->sha));
-        return regs_add(u, u->nm.n - 1) < 0 ? err_set(err, LG_EK_INTERNAL, ENOMEM, "change set") : 0;
+        return regs_add(u, u->nm.n - 1) < 0 ? err_set(err, LG_EK_INTERNAL, ENOMEM, "change set")
+                                            : 0;
 }
 
 /* One header from the stream into nm (or a refusal). */
@@ -342,8 +344,8 @@ static int unpack_check_tree(struct unpack *u, struct lg_err **err)
                         snprintf(parent, sizeof(parent), "%.*s", (int)(slash - p), p);
                         d = ws_manifest_find(&u->nm, parent);
                         if (d == NULL || d->type != WS_DIR)
-                                return hostile(
-                                    err, "holds an entry whose parent is no directory", p);
+                                return hostile(err, "holds an entry whose parent is no directory",
+                                               p);
                 }
         }
         /* Links are judged against the whole tree, so the dropping comes after. */

@@ -184,6 +184,55 @@ for spec in bogus "allow=" "allow=a..b" "allow=x.com:99999"; do
 done
 [ $ok = 1 ] && t_pass
 
+# A deny rule is the operator's answer, given in advance; and a sandbox must not flood the human.
+t_begin "a policy file's 'deny egress HOST' is a 403 at once, even with a terminal to ask on"
+if command -v tmux >/dev/null; then
+        echo "deny egress 127.0.0.1" >"$TMP/policy-deny"
+        before=$("$LG" audit show --event approval.request 2>/dev/null | grep -c .)
+        tm_start e3 "${RUN[*]} --approve prompt --policy $TMP/policy-deny --net allow=127.0.0.1:1 -- wget -q -O - http://127.0.0.1:$PORT/hello.txt </dev/null"
+        tm_done e3 60
+        st=$(tm_status e3)
+        after=$("$LG" audit show --event approval.request 2>/dev/null | grep -c .)
+        [ "$st" != 0 ] && tm_screen e3 | grep -q "403 Forbidden" && ! tm_screen e3 | grep -q "approve?" &&
+                [ "$before" = "$after" ] && t_pass || t_fail "status=$st requests $before -> $after $(tm_screen e3 | tail -5)"
+        tm_kill e3
+
+        t_begin "a refused host is not asked again on another port; after 3 denials nothing more is asked"
+        before=$("$LG" audit show --event approval.request 2>/dev/null | grep -c .)
+        cmd="for h in 2 3 4 5; do wget -q -O - http://127.0.0.\$h:$PORT/hello.txt; done; wget -q -O - http://127.0.0.2:$((PORT + 1))/x; echo DONE"
+        tm_start e4 "${RUN[*]} --approve prompt --net allow=127.0.0.1:1 -- sh -c '$cmd' </dev/null"
+        ok=1
+        for h in 2 3 4; do
+                if tm_wait e4 "connect to 127.0.0.$h:$PORT" 120 && tm_wait e4 "approve?" 10; then
+                        sleep 0.3
+                        tm_keys e4 n Enter
+                else
+                        ok=0
+                        break
+                fi
+        done
+        tm_done e4 60
+        after=$("$LG" audit show --event approval.request 2>/dev/null | grep -c .)
+        tm_screen e4 >"$TMP/s"
+        [ $ok = 1 ] && grep -q "^DONE" "$TMP/s" && ! grep -q "connect to 127.0.0.5" "$TMP/s" &&
+                ! grep -q "connect to 127.0.0.2:$((PORT + 1))" "$TMP/s" && grep -q "denied without asking" "$TMP/s" &&
+                [ $((after - before)) -eq 3 ] && t_pass || t_fail "ok=$ok requests $before -> $after $(tail -12 "$TMP/s")"
+        tm_kill e4
+
+        t_begin "an unanswered question (timeout) ends the asking for the rest of the run"
+        before=$("$LG" audit show --event approval.request 2>/dev/null | grep -c .)
+        cmd="for h in 2 3; do wget -q -O - http://127.0.0.\$h:$PORT/hello.txt; done; echo DONE"
+        tm_start e5 "${RUN[*]} --approve prompt --approve-timeout 1s --net allow=127.0.0.1:1 -- sh -c '$cmd' </dev/null"
+        tm_done e5 60
+        after=$("$LG" audit show --event approval.request 2>/dev/null | grep -c .)
+        tm_screen e5 >"$TMP/s"
+        grep -q "^DONE" "$TMP/s" && ! grep -q "connect to 127.0.0.3" "$TMP/s" && grep -q "denied without asking" "$TMP/s" &&
+                [ $((after - before)) -eq 1 ] && t_pass || t_fail "requests $before -> $after $(tail -12 "$TMP/s")"
+        tm_kill e5
+else
+        t_fail "tmux is not installed (scripts/deps.sh installs it)"
+fi
+
 t_begin "nothing left behind"
 leftovers >"$TMP/left" && t_pass || t_fail "$(cat "$TMP/left")"
 

@@ -171,6 +171,53 @@ ln -s /etc/passwd "$TMP/w10/pw"
 "${RUN[@]}" --workspace "$TMP/w10" -- true >"$TMP/o" 2>"$TMP/e" </dev/null; rc=$?
 [ $rc -eq 120 ] && grep -q "outside the workspace" "$TMP/e" && t_pass || t_fail "rc=$rc $(cat "$TMP/e")"
 
+t_begin "[$BACKEND] a DIR that holds \$LUMINAGUARD_HOME, or lies inside it, is refused before a sandbox starts"
+mkdir -p "$TMP/wh/state" "$LUMINAGUARD_HOME/inside"
+ln -sfn "$TMP/wh" "$TMP/whlink"
+LUMINAGUARD_HOME=$TMP/wh/state "$LG" run --backend "$BACKEND" --workspace "$TMP/whlink" -- true >"$TMP/o" 2>"$TMP/e1" </dev/null; rc1=$?
+"${RUN[@]}" --workspace "$LUMINAGUARD_HOME/inside" -- true >"$TMP/o" 2>"$TMP/e2" </dev/null; rc2=$?
+"${RUN[@]}" --workspace "$LUMINAGUARD_HOME" -- true >"$TMP/o" 2>"$TMP/e3" </dev/null; rc3=$?
+rmdir "$LUMINAGUARD_HOME/inside"
+[ $rc1 -eq 120 ] && grep -q "holds \$LUMINAGUARD_HOME" "$TMP/e1" && [ $rc2 -eq 120 ] && grep -q "is inside \$LUMINAGUARD_HOME" "$TMP/e2" &&
+        [ $rc3 -eq 120 ] && grep -q "is inside \$LUMINAGUARD_HOME" "$TMP/e3" && [ ! -e "$TMP/wh/state/changes" ] && t_pass ||
+        t_fail "rc=$rc1/$rc2/$rc3 $(cat "$TMP/e1" "$TMP/e2" "$TMP/e3")"
+
+t_begin "[$BACKEND] a change set being decided is locked: 'changes apply|drop' refuse it until the run is done"
+mkws w11
+tm_start p11 "${RUN[*]} --approve prompt --workspace $TMP/w11 -- sh -c '$EDIT' </dev/null"
+if tm_wait p11 "approve?" 120; then
+        f=$(grep -l "\"$TMP/w11\"" "$LUMINAGUARD_HOME"/changes/*/changes.json | head -1)
+        id11=$(basename "$(dirname "$f")")
+        "$LG" changes apply "$id11" >"$TMP/o" 2>"$TMP/e1"; rc1=$?
+        "$LG" changes drop "$id11" >"$TMP/o" 2>"$TMP/e2"; rc2=$?
+        tm_keys p11 n Enter
+        tm_done p11 60
+        st=$(tm_status p11)
+        "$LG" changes drop "$id11" >"$TMP/o" 2>&1; rc3=$?
+        [ -n "$id11" ] && [ $rc1 -eq 120 ] && [ $rc2 -eq 120 ] && [ "$st" = 119 ] && [ $rc3 -eq 0 ] && unchanged "$TMP/w11" &&
+                grep -q "change set $id11 is being decided by another luminaguard (pid [0-9][0-9]*)" "$TMP/e1" &&
+                grep -q "being decided by another luminaguard" "$TMP/e2" && t_pass ||
+                t_fail "id=$id11 rc=$rc1/$rc2/$rc3 status=$st $(cat "$TMP/e1" "$TMP/e2") $(tm_screen p11 | tail -5)"
+else t_fail "no prompt: $(tm_screen p11 | tail -5)"; fi
+tm_kill p11
+
+t_begin "[$BACKEND] a name that is not UTF-8 is kept byte-exact: saved, listed, shown escaped, applied"
+mkws w12
+"${RUN[@]}" --approve deny --workspace "$TMP/w12" -- sh -c 'echo x > "$(printf "caf\\351.txt")"' >"$TMP/o" 2>"$TMP/e" </dev/null; rc=$?
+store=$(store_of "$TMP/e"); id12=${store##*/}
+if [ $rc -eq 119 ] && [ -f "$store/changes.json" ] && "$LG" changes list | grep -q "^$id12 .*1 added"; then
+        tm_start c12 "$LG changes apply $id12"
+        if tm_wait c12 "approve?" 30; then
+                tm_screen c12 >"$TMP/s"
+                tm_keys c12 y Enter
+                tm_done c12 30
+                st=$(tm_status c12)
+                [ "$st" = 0 ] && grep -qF 'caf\xe9.txt' "$TMP/s" && [ "$(cat "$TMP/w12/$(printf 'caf\351.txt')")" = x ] && t_pass ||
+                        t_fail "status=$st $(tail -8 "$TMP/s")"
+        else t_fail "no prompt: $(tm_screen c12 | tail -5)"; fi
+        tm_kill c12
+else t_fail "rc=$rc store=$store $(cat "$TMP/e")"; fi
+
 t_begin "[$BACKEND] nothing is left behind"
 for s in $("$LG" changes list | awk '/added/ {print $1}'); do "$LG" changes drop "$s" >/dev/null; done
 out=$(leftovers) && [ -z "$(ls -A "$LUMINAGUARD_HOME/changes" 2>/dev/null)" ] && t_pass ||

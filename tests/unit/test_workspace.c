@@ -728,3 +728,233 @@ TEST(hostile_counts_names_and_links)
         longname[299] = '\0';
         expect_refused((const char *[]){longname}, NULL, (mode_t[]){AE_IFREG}, 1, 1, "unsafe name");
 }
+
+/* For the tests below: the approval flow (a cut card is high risk). */
+#include "policy/approve.h"
+
+/* The change set's entry at path (ADD: the new side, else the old), or NULL. */
+static const struct ws_change *change_at(const struct ws_changeset *cs, const char *path)
+{
+        for (size_t i = 0; i < cs->n; i++) {
+                const struct ws_change *c = &cs->c[i];
+
+                if (strcmp(c->op == WS_ADD ? c->new.path : c->old.path, path) == 0)
+                        return c;
+        }
+        return NULL;
+}
+
+TEST(names_that_are_not_utf8_are_kept_byte_exact)
+{
+        struct ws_manifest m;
+        struct ws_changeset cs, loaded;
+        struct lg_err *err = NULL;
+        char dir[512], store[600], guest[600], p[700], *json = NULL, target[64];
+        const struct ws_change *f, *l;
+        size_t len;
+        ssize_t n;
+
+        make_ws("latin1", dir, sizeof(dir), &m);
+        /* Latin-1 "café.txt" (0xe9), a link to it named "l\xe9", and a Latin-1 line of text. */
+        int fd = guest_round("latin1", dir,
+                             "printf 'caf\\351\\n' > \"$(printf 'caf\\351.txt')\" && "
+                             "ln -s \"$(printf 'caf\\351.txt')\" \"$(printf 'l\\351')\"");
+
+        snprintf(store, sizeof(store), "%s/latin1/store", base);
+        CHECK(ws_unpack(fd, &m, dir, store, "t-latin1", &lim, &cs, &err) == 0);
+        if (err)
+                fprintf(stderr, "    %s\n", err->msg);
+        err_free(&err);
+        close(fd);
+        CHECK(change_at(&cs, "caf\xe9.txt") != NULL);
+        CHECK(change_at(&cs, "l\xe9") != NULL);
+
+        /* Saved (no longer "Cannot allocate memory"), in the byte-exact form. */
+        CHECK(ws_changeset_save(&cs, &err) == 0);
+        if (err)
+                fprintf(stderr, "    %s\n", err->msg);
+        err_free(&err);
+        snprintf(p, sizeof(p), "%s/changes.json", store);
+        CHECK(fs_read_file(p, 1u << 20, &json, &len) == 0);
+        CHECK(json && strstr(json, "\"hex\": \"636166e92e747874\"")); /* caf\xe9.txt */
+        free(json);
+
+        /* Loaded back byte-identical: the name, the link's name and its target. */
+        CHECK(ws_changeset_load(store, &loaded, &err) == 0);
+        if (err)
+                fprintf(stderr, "    %s\n", err->msg);
+        err_free(&err);
+        CHECK_EQ_INT(loaded.n, cs.n);
+        f = change_at(&loaded, "caf\xe9.txt");
+        l = change_at(&loaded, "l\xe9");
+        CHECK(f != NULL && f->op == WS_ADD && f->new.type == WS_REG && f->new.size == 5);
+        CHECK(l != NULL && l->new.type == WS_LNK &&
+              l->new.link &&strcmp(l->new.link, "caf\xe9.txt") == 0);
+        CHECK_EQ_STR(loaded.dir, cs.dir);
+
+        /* The card shows the name escaped, never the raw byte. */
+        struct policy_decision d = {.verdict = POLICY_RED, .risk = POLICY_RISK_LOW};
+        struct card *c = card_new("workspace.apply", "apply", "sb-test", &d);
+        int escaped = 0;
+
+        CHECK(c != NULL && ws_card(&loaded, c, &err) == 0);
+        for (size_t i = 0; c && i < c->n_lines; i++) {
+                escaped |= strstr(c->lines[i].text, "caf\\xe9.txt") != NULL;
+                CHECK(strchr(c->lines[i].text, '\xe9') == NULL);
+        }
+        CHECK(escaped);
+        card_free(c);
+
+        /* Applied under exactly those bytes. */
+        CHECK(ws_apply(&loaded, &err) == 0);
+        if (err)
+                fprintf(stderr, "    %s\n", err->msg);
+        err_free(&err);
+        snprintf(p, sizeof(p), "%s/caf\xe9.txt", dir);
+        json = NULL;
+        CHECK(fs_read_file(p, 64, &json, &len) == 0);
+        CHECK(json && len == 5 && memcmp(json, "caf\xe9\n", 5) == 0);
+        free(json);
+        snprintf(p, sizeof(p), "%s/l\xe9", dir);
+        n = readlink(p, target, sizeof(target) - 1);
+        CHECK(n == 8 && memcmp(target, "caf\xe9.txt", 8) == 0);
+        /* Nothing else changed: the guest's tree, file by file (ws_pack is not used here). */
+        snprintf(guest, sizeof(guest), "%s/latin1/guest", base);
+        sh("diff -r --no-dereference %s %s", dir, guest);
+        ws_changeset_free(&cs);
+        ws_changeset_free(&loaded);
+        ws_manifest_free(&m);
+}
+
+TEST(load_refuses_unsafe_names_in_byte_form)
+{
+        static const char *const bad[] = {
+            "{\"hex\":\"2e2e2f78\"}",      /* "../x" */
+            "{\"hex\":\"6100\"}",          /* a NUL */
+            "{\"hex\":\"61\",\"more\":1}", /* not the form */
+            "{\"hex\":\"6g\"}",            /* not hex */
+            "{\"hex\":\"616\"}",           /* odd */
+            "{\"b64\":\"YQ==\"}",          /* unknown form */
+            "\"a/\\u0000b\"",              /* a NUL as a string */
+        };
+        struct ws_changeset cs;
+        struct lg_err *err = NULL;
+        char store[600], p[700], text[1024];
+
+        setup();
+        snprintf(store, sizeof(store), "%s/tampered-hex", base);
+        CHECK(fs_mkdir_p(store, 0700) == 0);
+        snprintf(p, sizeof(p), "%s/changes.json", store);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(text, sizeof(text),
+                         "{\"version\":1,\"id\":\"x\",\"dir\":\"/tmp\",\"changes\":[{\"op\":"
+                         "\"delete\",\"path\":%s,\"old\":{\"type\":\"dir\",\"mode\":493}}],"
+                         "\"refused\":[]}",
+                         bad[i]);
+                put(p, text);
+                CHECK(ws_changeset_load(store, &cs, &err) < 0);
+                if (err == NULL)
+                        fprintf(stderr, "    loaded: %s\n", bad[i]);
+                err_free(&err);
+        }
+        /* The same with a good name loads; a link target in byte form is checked too. */
+        put(p, "{\"version\":1,\"id\":\"x\",\"dir\":{\"hex\":\"2f746d70\"},\"changes\":[{\"op\":"
+               "\"delete\",\"path\":{\"hex\":\"64e9\"},\"old\":{\"type\":\"dir\",\"mode\":493}}],"
+               "\"refused\":[{\"hex\":\"ff\"}]}");
+        CHECK(ws_changeset_load(store, &cs, &err) == 0);
+        CHECK(cs.n == 1 && strcmp(cs.c[0].old.path, "d\xe9") == 0);
+        CHECK(cs.dir && strcmp(cs.dir, "/tmp") == 0);
+        CHECK(cs.n_refused == 1 && strcmp(cs.refused[0], "\xff") == 0);
+        ws_changeset_free(&cs);
+        err_free(&err);
+        put(p, "{\"version\":1,\"id\":\"x\",\"dir\":\"/tmp\",\"changes\":[{\"op\":\"add\","
+               "\"path\":\"l\",\"new\":{\"type\":\"symlink\",\"mode\":511,\"target\":"
+               "{\"hex\":\"2e2e2f6574632f706173737764\"}}}],\"refused\":[]}"); /* ../etc/passwd */
+        CHECK(ws_changeset_load(store, &cs, &err) < 0);
+        err_free(&err);
+}
+
+TEST(card_lists_every_file_before_any_diff)
+{
+        struct ws_manifest m;
+        struct ws_changeset cs;
+        struct lg_err *err = NULL;
+        struct policy_decision d = {.verdict = POLICY_RED, .risk = POLICY_RISK_LOW};
+        char dir[512], store[600];
+        size_t last_header = 0, first_diff = 0, named = 0, more = 0;
+        int fd;
+
+        make_ws("cardorder", dir, sizeof(dir), &m);
+        fd = guest_round("cardorder", dir,
+                         "printf 'one\\nTWO\\nthree\\n' > a.txt && echo z > zzz.txt && "
+                         "for i in $(seq 1 25); do mkfifo pipe$i; done");
+        snprintf(store, sizeof(store), "%s/cardorder/store", base);
+        CHECK(ws_unpack(fd, &m, dir, store, "t-order", &lim, &cs, &err) == 0);
+        close(fd);
+        CHECK_EQ_INT(cs.n_refused, 25);
+        struct card *c = card_new("workspace.apply", "apply", "sb-test", &d);
+
+        CHECK(c != NULL && ws_card(&cs, c, &err) == 0);
+        for (size_t i = 0; c && i < c->n_lines; i++) {
+                const struct card_line *l = &c->lines[i];
+
+                if (l->kind == CARD_HEADING && (l->text[0] == 'A' || l->text[0] == 'M'))
+                        last_header = i;
+                if (first_diff == 0 && (l->kind == CARD_HUNK || l->kind == CARD_ADD))
+                        first_diff = i;
+                named += strstr(l->text, "not applied: ") != NULL;
+                more += strstr(l->text, "... and 5 more") != NULL;
+        }
+        CHECK(last_header > 0 && first_diff > last_header);
+        CHECK_EQ_INT(named, 20);
+        CHECK_EQ_INT(more, 1);
+        CHECK(c && !c->truncated);
+        card_free(c);
+        err_free(&err);
+        ws_changeset_free(&cs);
+        ws_manifest_free(&m);
+}
+
+TEST(a_file_list_longer_than_the_card_says_so_first_and_is_high_risk)
+{
+        struct ws_changeset cs = {0};
+        struct lg_err *err = NULL;
+        struct policy_decision d = {.verdict = POLICY_RED, .risk = POLICY_RISK_LOW};
+        struct policy_action act = {.kind = POLICY_WORKSPACE_APPLY, .files_changed = 1};
+        struct approve_ctx ctx = {.mode = APPROVE_MODE_DENY, .intr_fd = -1};
+        struct approve_answer a;
+        char home[600], name[32];
+        size_t n = CARD_MAX_LINES + 10;
+
+        setup();
+        snprintf(home, sizeof(home), "%s/cut-home", base);
+        CHECK(fs_mkdir_p(home, 0700) == 0);
+        ctx.home = home;
+        /* Mode changes on directories: one list line each, no diff. */
+        cs.dir = strdup(base);
+        cs.store = strdup(home);
+        cs.id = strdup("t-cut");
+        cs.c = calloc(n, sizeof(*cs.c));
+        CHECK(cs.dir && cs.store && cs.id && cs.c);
+        for (size_t i = 0; cs.c && i < n; i++) {
+                snprintf(name, sizeof(name), "d%06zu", i);
+                cs.c[i].op = WS_CHMOD;
+                cs.c[i].old = (struct ws_entry){.path = strdup(name), .type = WS_DIR, .mode = 0755};
+                cs.c[i].new = (struct ws_entry){.path = strdup(name), .type = WS_DIR, .mode = 0700};
+                cs.n = cs.cap = i + 1;
+                cs.chmodded++;
+        }
+        struct card *c = card_new("workspace.apply", "apply", "sb-test", &d);
+
+        CHECK(c != NULL && ws_card(&cs, c, &err) == 0);
+        CHECK(c && c->truncated && c->n_lines > 0 && c->lines[0].kind == CARD_NOTE &&
+              strstr(c->lines[0].text, "the file list is longer than the card"));
+        /* A card that cannot show everything is high risk, whatever the classifier said. */
+        CHECK(c && approve_ask(&ctx, &act, c, NULL, &a, &err) == 0);
+        CHECK(!approve_granted(&a));
+        CHECK(c && c->decision.risk == POLICY_RISK_HIGH &&
+              strstr(c->decision.reason, "the card is cut"));
+        card_free(c);
+        err_free(&err);
+        ws_changeset_free(&cs);
+}
