@@ -48,7 +48,7 @@ HOST_LIBS := -ljansson -lcrypto -lseccomp -larchive -lncursesw -ltinfo
 COMMON_SRC  := $(wildcard src/common/*.c)
 PROTO_SRC   := $(wildcard src/proto/*.c)
 AGENT_SRC   := $(wildcard src/agent/*.c)
-HOSTLIB_SRC := $(wildcard src/audit/*.c src/policy/*.c src/jail/*.c src/net/*.c src/vmm/*.c src/sandbox/*.c src/image/*.c src/bench/*.c src/pool/*.c src/tui/*.c src/workspace/*.c) \
+HOSTLIB_SRC := $(wildcard src/audit/*.c src/policy/*.c src/jail/*.c src/net/*.c src/vmm/*.c src/sandbox/*.c src/image/*.c src/bench/*.c src/pool/*.c src/tui/*.c src/workspace/*.c src/run/*.c src/mcp/*.c) \
                $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 MAIN_SRC    := src/cli/main.c
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)

@@ -17,7 +17,8 @@ pkgs=(
         busybox-static         # guest userland in the initramfs
         cpio gzip lz4          # initramfs assembly, kernel unpacking
         procps                 # pgrep/pkill in tests
-        python3                # JSON checks in the pool tests
+        python3                # JSON checks in the pool tests, the raw MCP test client
+        nodejs                 # MCP peers from npm in the tests (inspector-cli, servers)
         ca-certificates
 )
 missing=()
@@ -33,4 +34,10 @@ if [ ${#missing[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian's nodejs comes without npm; nodesource's includes it.
+if ! command -v npm >/dev/null; then
+        [ "$(id -u)" -eq 0 ] || { echo "deps: need root to install npm" >&2; exit 1; }
+        echo "deps: installing npm"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
 fi

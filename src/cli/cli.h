@@ -45,5 +45,6 @@ int cmd_pool(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_changes(int argc, char **argv);
+int cmd_mcp(int argc, char **argv);
 
 #endif

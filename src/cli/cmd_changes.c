@@ -5,7 +5,7 @@
  * listed, shown as their Diff Card, applied after approval, or dropped.
  */
 #include "cli/cli.h"
-#include "cli/run_workspace.h"
+#include "run/run_workspace.h"
 #include "common/err.h"
 #include "common/fs.h"
 #include "common/parse.h"

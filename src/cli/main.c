@@ -31,6 +31,7 @@ static const char usage[] =
     "  validate security  attack this host's sandboxes from inside; all must hold\n"
     "  audit verify|tail|show  the tamper-evident log of everything sandboxes did\n"
     "  changes list|show|apply|drop  workspace change sets that were not applied\n"
+    "  mcp                    an MCP server on stdio whose tools run in micro-VMs\n"
     "\n"
     "Options:\n"
     "  -v, --verbose   more diagnostics (repeat for debug)\n"
@@ -109,7 +110,7 @@ int main(int argc, char **argv)
         } cmds[] = {
             {"run", cmd_run},     {"doctor", cmd_doctor},   {"image", cmd_image},
             {"bench", cmd_bench}, {"pool", cmd_pool},       {"validate", cmd_validate},
-            {"audit", cmd_audit}, {"changes", cmd_changes},
+            {"audit", cmd_audit}, {"changes", cmd_changes}, {"mcp", cmd_mcp},
         };
         int level = LG_LOG_WARN, i;
 

@@ -86,18 +86,21 @@ static int exec_output(struct exec_state *s, unsigned stream, const uint8_t *p, 
                 s->res->err_bytes += n;
         else
                 s->res->out_bytes += n;
-        if (stream == 1 && s->io->out_limit && s->res->out_bytes > s->io->out_limit &&
-            !s->res->out_limited) {
-                /* Not one byte past the limit reaches out_fd, and the command stops. */
-                size_t room = (size_t)(s->io->out_limit - (s->res->out_bytes - n));
+        uint64_t total = stream == 2 ? s->res->err_bytes : s->res->out_bytes;
 
-                s->res->out_limited = 1;
+        if (s->io->out_limit && total > s->io->out_limit && !s->res->out_limited) {
+                /* Not one byte past the limit reaches the descriptor, and the command stops. */
+                size_t room = (size_t)(s->io->out_limit - (total - n));
+
+                s->res->out_limited = stream;
                 if (!o->broken && buf_append(&o->q, p, room) < 0)
                         return -ENOMEM;
                 o->broken = 1;
                 return proto_encode_u64_msg(agent_conn_out(s->c), PROTO_SIGNAL, s->id, PT_SIGNO,
                                             SIGKILL);
         }
+        if (s->res->out_limited)
+                return 0; /* the command is being killed: the rest is dropped */
         if (o->broken)
                 return 0;
         return buf_append(&o->q, p, n);

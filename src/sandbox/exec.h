@@ -26,8 +26,9 @@ struct sandbox_exec_io {
          */
         struct net_proxy *net;
         /*
-         * Stop at this many stdout bytes (0 = no limit): the command is killed
-         * and out_limited set. For output that lands on the host's disk.
+         * Stop at this many bytes of stdout, or of stderr (0 = no limit): the
+         * command is killed and out_limited set. For output that lands on the
+         * host's disk or in its memory.
          */
         uint64_t out_limit;
 };
@@ -40,7 +41,7 @@ struct sandbox_exec_result {
         char message[512];  /* the agent's message when spawn_errno is set */
         uint64_t out_bytes; /* stdout bytes received */
         uint64_t err_bytes; /* stderr bytes received */
-        int out_limited;    /* stdout passed io->out_limit: the command was killed */
+        int out_limited;    /* 1 stdout or 2 stderr passed io->out_limit: the command was killed */
 };
 
 /*

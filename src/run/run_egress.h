@@ -5,8 +5,8 @@
  * an approver, a human sees a Diff Card naming the destination and the
  * command; with --approve deny it is refused at once (403), as before.
  */
-#ifndef LG_CLI_RUN_EGRESS_H
-#define LG_CLI_RUN_EGRESS_H
+#ifndef LG_RUN_RUN_EGRESS_H
+#define LG_RUN_RUN_EGRESS_H
 
 #include "net/proxy.h"
 #include "policy/approve.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "cli/run_workspace.h"
+#include "run/run_workspace.h"
 #include "audit/audit.h"
-#include "cli/run_opts.h"
+#include "run/run_opts.h"
 #include "common/err.h"
 #include "common/fs.h"
 #include "common/log.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Options of `luminaguard run`, parsed apart from running so they can be unit-tested. */
-#ifndef LG_CLI_RUN_OPTS_H
-#define LG_CLI_RUN_OPTS_H
+#ifndef LG_RUN_RUN_OPTS_H
+#define LG_RUN_RUN_OPTS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,8 +5,8 @@
  * sandbox lives), and, once the sandbox is gone, show the change set as a
  * Diff Card, ask for approval and apply it (src/workspace, src/policy).
  */
-#ifndef LG_CLI_RUN_WORKSPACE_H
-#define LG_CLI_RUN_WORKSPACE_H
+#ifndef LG_RUN_RUN_WORKSPACE_H
+#define LG_RUN_RUN_WORKSPACE_H
 
 #include <limits.h>
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "cli/run_egress.h"
-#include "cli/run_opts.h"
+#include "run/run_egress.h"
+#include "run/run_opts.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "policy/card.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "cli/run_audit.h"
+#include "run/run_audit.h"
 #include "audit/audit.h"
 #include "workspace/workspace.h"
 #include "common/err.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "cli/run_opts.h"
+#include "run/run_opts.h"
 #include "common/err.h"
 #include "common/parse.h"
 #include "net/proxy.h"

@@ -6,10 +6,10 @@
  * the sandbox went. Environment values are not recorded (they carry
  * secrets), only their names; argv is recorded up to a bound.
  */
-#ifndef LG_CLI_RUN_AUDIT_H
-#define LG_CLI_RUN_AUDIT_H
+#ifndef LG_RUN_RUN_AUDIT_H
+#define LG_RUN_RUN_AUDIT_H
 
-#include "cli/run_opts.h"
+#include "run/run_opts.h"
 #include "sandbox/exec.h"
 
 struct lg_err;

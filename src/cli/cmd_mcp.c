@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `luminaguard mcp`: the MCP server on stdio (src/mcp). */
+#include "cli/cli.h"
+#include "common/err.h"
+#include "common/parse.h"
+#include "mcp/mcp.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char mcp_usage[] =
+    "usage: luminaguard mcp [--page-size N]\n"
+    "\n"
+    "An MCP server on stdin/stdout (JSON-RPC 2.0, one message a line; protocol\n"
+    "versions 2024-11-05 to 2025-11-25). Its tools run in throwaway micro-VMs:\n"
+    "  run    one command in a fresh sandbox: exit code, stdout, stderr\n"
+    "Diagnostics go to stderr. A client configuration:\n"
+    "  {\"mcpServers\": {\"luminaguard\": {\"command\": \"luminaguard\", \"args\": [\"mcp\"]}}}\n"
+    "\n"
+    "  --page-size N   tools per tools/list page (default: all)\n";
+
+int cmd_mcp(int argc, char **argv)
+{
+        struct mcp_opts o = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO};
+        struct lg_err *err = NULL;
+        char home[PATH_MAX];
+        uint64_t v;
+        int st;
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                        fputs(mcp_usage, stdout);
+                        return 0;
+                }
+                if (strcmp(argv[i], "--page-size") == 0 && i + 1 < argc &&
+                    parse_uint(argv[i + 1], 1, 1000, &v) == 0) {
+                        o.page_size = (unsigned)v;
+                        i++;
+                        continue;
+                }
+                fprintf(stderr, "luminaguard: error: mcp: bad option %s\n%s", argv[i], mcp_usage);
+                return LG_EXIT_USAGE;
+        }
+        if (cli_home(home, sizeof(home)) < 0)
+                return LG_EXIT_INTERNAL;
+        o.home = home;
+        if (mcp_serve(&o, &err) < 0) {
+                st = cli_report(err);
+                err_free(&err);
+                return st;
+        }
+        return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `luminaguard mcp`: an MCP server over stdio (JSON-RPC 2.0, one message a
+ * line) exposing sandbox tools to any agent. Requests are read on the main
+ * thread; each tools/call runs on a worker of its own so that pings,
+ * listings and notifications/cancelled are answered while commands run.
+ * Responses are written whole, one line each, under one lock.
+ */
+#ifndef LG_MCP_MCP_H
+#define LG_MCP_MCP_H
+
+struct lg_err;
+
+#define MCP_MAX_CALLS 8 /* tools/call in flight; more are answered with an error */
+
+struct mcp_opts {
+        const char *home;
+        int in_fd, out_fd;
+        unsigned page_size; /* tools/list page; 0 = all in one */
+};
+
+/*
+ * Serve until stdin ends (or SIGINT/SIGTERM): then cancel what runs, wait
+ * for it, and return 0. < 0 with *err only when the server cannot start.
+ */
+int mcp_serve(const struct mcp_opts *o, struct lg_err **err) __attribute__((warn_unused_result));
+
+#endif

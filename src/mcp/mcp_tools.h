@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The sandbox tools the MCP server offers: their definitions and their calls. */
+#ifndef LG_MCP_MCP_TOOLS_H
+#define LG_MCP_MCP_TOOLS_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct mcp_call;
+
+/* Every tool's definition (name, title, description, schemas, annotations), in order. */
+json_t *mcp_tools_list(void); /* new reference: an array */
+
+/* Is name a tool of ours? */
+int mcp_tool_exists(const char *name);
+
+/*
+ * Run the tool with args (an object) for the call; returns the CallToolResult
+ * (new reference). intr_fd readable = cancelled: the result is then
+ * discarded by the caller. Never NULL: failures are results with isError.
+ */
+json_t *mcp_tool_call(const char *home, const char *name, json_t *args, int intr_fd);
+
+#endif

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "run/run.h"
+#include "common/err.h"
+#include "common/fdio.h"
+#include "common/monotime.h"
+#include "proto/proto.h"
+#include "run/run_audit.h"
+#include "run/run_job.h"
+#include "run/run_opts.h"
+#include "sandbox/exec.h"
+#include "sandbox/spawn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/*
+ * Output is captured into memory files; past this the command is killed
+ * (what it printed is kept up to RUN_CAPTURE_MAX): a command cannot make
+ * the server hold gigabytes for it.
+ */
+#define RUN_CAPTURE_KILL (8u * RUN_CAPTURE_MAX)
+
+void run_result_free(struct run_result *res)
+{
+        free(res->out);
+        free(res->err);
+        res->out = res->err = NULL;
+}
+
+/* The first RUN_CAPTURE_MAX bytes of a memory file, NUL-terminated. */
+static int slurp(int fd, char **out, size_t *len)
+{
+        off_t size = lseek(fd, 0, SEEK_END);
+        size_t n = size < 0 ? 0 : (size_t)size > RUN_CAPTURE_MAX ? RUN_CAPTURE_MAX : (size_t)size;
+        ssize_t got;
+
+        *out = malloc(n + 1);
+        if (*out == NULL)
+                return -ENOMEM;
+        got = n ? pread(fd, *out, n, 0) : 0;
+        if (got < 0) {
+                free(*out);
+                *out = NULL;
+                return -errno;
+        }
+        (*out)[got] = '\0';
+        *len = (size_t)got;
+        return 0;
+}
+
+static int fill_opts(const struct run_request *rq, struct run_opts *o, struct lg_err **err)
+{
+        memset(o, 0, sizeof(*o));
+        o->timeout_ms = rq->timeout_ms;
+        o->memory_mib = SANDBOX_DEFAULT_MEMORY_MIB;
+        o->cpus = SANDBOX_DEFAULT_CPUS;
+        o->boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS;
+        o->image = "base";
+        o->workdir = rq->workdir;
+        o->backend = rq->backend;
+        o->approve = APPROVE_MODE_DENY; /* nothing here is RED: no workspace, no network */
+        o->argv = rq->argv;
+        o->argc = (int)rq->argc;
+        if (rq->envc > RUN_MAX_ENV)
+                return err_set(err, LG_EK_USAGE, 0, "at most %d environment variables",
+                               RUN_MAX_ENV);
+        for (size_t i = 0; i < rq->envc; i++) {
+                if ((o->env[i] = strdup(rq->env[i])) == NULL)
+                        return err_set(err, LG_EK_INTERNAL, ENOMEM, "environment");
+                o->envc = i + 1;
+        }
+        o->env[o->envc] = NULL;
+        return 0;
+}
+
+int run_capture(const char *home, const struct run_request *rq, int intr_fd, struct run_result *res,
+                struct lg_err **err)
+{
+        struct sandbox_exec_result er;
+        struct run_opts o;
+        struct proto_exec x;
+        struct sandbox *sb = NULL;
+        struct lg_err *derr = NULL, *aerr = NULL;
+        int out = memfd_create("lg-run-stdout", MFD_CLOEXEC);
+        int errfd = memfd_create("lg-run-stderr", MFD_CLOEXEC);
+        int in = -1, r;
+        uint64_t t0 = mono_ns();
+
+        memset(res, 0, sizeof(*res));
+        r = fill_opts(rq, &o, err);
+        if (r == 0 && (out < 0 || errfd < 0))
+                r = err_set(err, LG_EK_INTERNAL, errno, "memfd");
+        if (r == 0 && rq->stdin_data != NULL) {
+                in = memfd_create("lg-run-stdin", MFD_CLOEXEC);
+                if (in < 0 || fd_write_all(in, rq->stdin_data, rq->stdin_len) < 0 ||
+                    lseek(in, 0, SEEK_SET) < 0)
+                        r = err_set(err, LG_EK_INTERNAL, errno, "stdin");
+        }
+        if (r < 0)
+                goto out;
+        memset(&x, 0, sizeof(x));
+        x.argv = o.argv;
+        x.argc = (size_t)o.argc;
+        x.env = o.env;
+        x.envc = o.envc;
+        x.cwd = (char *)o.workdir;
+        x.timeout_ms = o.timeout_ms;
+        struct sandbox_exec_io io = {.in_fd = in,
+                                     .out_fd = out,
+                                     .err_fd = errfd,
+                                     .intr_fd = intr_fd,
+                                     .out_limit = RUN_CAPTURE_KILL};
+
+        r = run_in_pool(home, &o, &x, &io, NULL, &er, res->sandbox, sizeof(res->sandbox), err);
+        if (r == RUN_NO_POOL) {
+                struct spawn_opts so = {
+                    .image = o.image,
+                    .memory_mib = o.memory_mib,
+                    .cpus = o.cpus,
+                    .boot_timeout_ms = (int)o.boot_timeout_ms,
+                    .intr_fd = intr_fd,
+                    .build_image = 1,
+                    .backend = o.backend,
+                };
+                static const char *const hows[] = {
+                    [SPAWN_RESTORED] = "restored", [SPAWN_BUILT] = "built", [SPAWN_COLD] = "cold"};
+                enum spawn_path how;
+
+                r = sandbox_spawn(home, &so, &sb, &how, err);
+                if (r == 0) {
+                        snprintf(res->sandbox, sizeof(res->sandbox), "%s", sandbox_id(sb));
+                        r = run_job(home, &o, sandbox_id(sb), hows[how], sandbox_agent(sb),
+                                    sandbox_vmm_pidfd(sb), sb, &x, &io, NULL, &er, err);
+                        /* Gone, and verified, before the answer: the caller may count on it. */
+                        if (sandbox_destroy(sb, &derr) < 0 && r == 0) {
+                                r = err_code(derr);
+                                *err = derr;
+                                derr = NULL;
+                        }
+                        if (run_audit_gone(home, res->sandbox, 0, derr, &aerr) < 0 && r == 0) {
+                                r = err_code(aerr);
+                                *err = aerr;
+                                aerr = NULL;
+                        }
+                }
+        }
+        if (r == 0) {
+                res->exit_code = er.exit_code;
+                res->signo = er.signo;
+                res->timed_out = er.timed_out;
+                res->spawn_errno = er.spawn_errno;
+                snprintf(res->message, sizeof(res->message), "%s", er.message);
+                res->out_total = er.out_bytes;
+                res->err_total = er.err_bytes;
+                if (slurp(out, &res->out, &res->out_len) < 0 ||
+                    slurp(errfd, &res->err, &res->err_len) < 0)
+                        r = err_set(err, LG_EK_INTERNAL, ENOMEM, "captured output");
+        }
+out:
+        res->ms = (double)(mono_ns() - t0) / 1e6;
+        err_free(&derr);
+        err_free(&aerr);
+        run_opts_free(&o);
+        if (in >= 0)
+                close(in);
+        if (out >= 0)
+                close(out);
+        if (errfd >= 0)
+                close(errfd);
+        return r;
+}
