@@ -11,15 +11,20 @@
 #include <unistd.h>
 
 static const char mcp_usage[] =
-    "usage: luminaguard mcp [--page-size N]\n"
+    "usage: luminaguard mcp [--session-ttl DUR] [--page-size N]\n"
     "\n"
     "An MCP server on stdin/stdout (JSON-RPC 2.0, one message a line; protocol\n"
     "versions 2024-11-05 to 2025-11-25). Its tools run in throwaway micro-VMs:\n"
-    "  run    one command in a fresh sandbox: exit code, stdout, stderr\n"
+    "  run                 one command in a fresh sandbox: exit code, stdout, stderr\n"
+    "  sandbox_create      a sandbox that stays for several calls (at most 4)\n"
+    "  sandbox_exec        a command in it\n"
+    "  sandbox_read_file, sandbox_write_file, sandbox_list_files\n"
+    "  sandbox_destroy     gone, and checked\n"
     "Diagnostics go to stderr. A client configuration:\n"
     "  {\"mcpServers\": {\"luminaguard\": {\"command\": \"luminaguard\", \"args\": [\"mcp\"]}}}\n"
     "\n"
-    "  --page-size N   tools per tools/list page (default: all)\n";
+    "  --session-ttl DUR  destroy a session sandbox idle this long (default 10m)\n"
+    "  --page-size N      tools per tools/list page (default: all)\n";
 
 int cmd_mcp(int argc, char **argv)
 {
@@ -33,6 +38,12 @@ int cmd_mcp(int argc, char **argv)
                 if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
                         fputs(mcp_usage, stdout);
                         return 0;
+                }
+                if (strcmp(argv[i], "--session-ttl") == 0 && i + 1 < argc &&
+                    parse_duration_ms(argv[i + 1], &v) == 0 && v > 0) {
+                        o.session_ttl_ms = v;
+                        i++;
+                        continue;
                 }
                 if (strcmp(argv[i], "--page-size") == 0 && i + 1 < argc &&
                     parse_uint(argv[i + 1], 1, 1000, &v) == 0) {

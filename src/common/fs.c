@@ -136,7 +136,8 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
         _cleanup_fd_ int fd = -1;
         int r;
 
-        if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+        /* The thread id, not the pid: two threads of one process may write at once. */
+        if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)gettid()) >= (int)sizeof(tmp))
                 return -ENAMETOOLONG;
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)

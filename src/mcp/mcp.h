@@ -9,6 +9,8 @@
 #ifndef LG_MCP_MCP_H
 #define LG_MCP_MCP_H
 
+#include <stdint.h>
+
 struct lg_err;
 
 #define MCP_MAX_CALLS 8 /* tools/call in flight; more are answered with an error */
@@ -16,7 +18,8 @@ struct lg_err;
 struct mcp_opts {
         const char *home;
         int in_fd, out_fd;
-        unsigned page_size; /* tools/list page; 0 = all in one */
+        unsigned page_size;      /* tools/list page; 0 = all in one */
+        uint64_t session_ttl_ms; /* idle session sandboxes go after this; 0 = default */
 };
 
 /*

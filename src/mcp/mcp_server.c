@@ -7,9 +7,11 @@
  */
 #include "mcp/mcp.h"
 #include "common/err.h"
+#include "common/fdio.h"
 #include "common/log.h"
 #include "common/monotime.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/mcp_sessions.h"
 #include "mcp/mcp_tools.h"
 
 #include <errno.h>
@@ -46,6 +48,7 @@ struct mcp_server {
         int initialized;
         char version[16];
         int log_level; /* index into levels[]; messages at or above it are sent */
+        struct mcp_sessions sessions;
 };
 
 static const char *const levels[] = {"debug", "info",     "notice", "warning",
@@ -73,7 +76,12 @@ static void send_error(struct mcp_server *s, json_t *id, int code, const char *m
 /* A log message to the client, if it asked for this level (logging/setLevel). */
 static void client_log(struct mcp_server *s, int level, const char *text)
 {
-        if (level < s->log_level)
+        int wanted;
+
+        pthread_mutex_lock(&s->lock);
+        wanted = level >= s->log_level;
+        pthread_mutex_unlock(&s->lock);
+        if (!wanted)
                 return;
         send_msg(s, jsonrpc_notification("notifications/message",
                                          json_pack("{s:s, s:s, s:s}", "level", levels[level],
@@ -149,13 +157,17 @@ static void *call_worker(void *arg)
         json_t *result;
 
         client_log(s, 0, json_string_value(c->name));
-        result = mcp_tool_call(s->o->home, json_string_value(c->name), c->args, c->cancel_fd);
+        result = mcp_tool_call(s->o->home, &s->sessions, json_string_value(c->name), c->args,
+                               c->cancel_fd);
         pthread_mutex_lock(&s->lock);
         /* A cancelled request gets no answer (the client has forgotten it). */
-        if (!c->cancelled)
-                send_locked(s, jsonrpc_result(c->id, result));
-        else
+        if (c->cancelled)
                 json_decref(result);
+        else if (result == NULL)
+                send_locked(s, jsonrpc_error(c->id, JSONRPC_INTERNAL_ERROR,
+                                             "the result could not be built", NULL));
+        else
+                send_locked(s, jsonrpc_result(c->id, result));
         c->done = 1;
         pthread_cond_broadcast(&c->tick);
         pthread_mutex_unlock(&s->lock);
@@ -220,12 +232,16 @@ static void tools_call(struct mcp_server *s, json_t *id, json_t *params, uint64_
                 send_error(s, id, JSONRPC_INVALID_PARAMS, "unknown tool");
                 return;
         }
+        /* A call answered a moment ago frees its slot now, not at the next loop pass. */
+        reap_calls(s);
         pthread_mutex_lock(&s->lock);
-        for (int i = 0; i < MCP_MAX_CALLS && slot < 0; i++) {
-                if (s->calls[i] == NULL)
-                        slot = i;
-                else if (json_equal(s->calls[i]->id, id) && !s->calls[i]->done)
+        for (int i = 0; i < MCP_MAX_CALLS && slot != -2; i++) {
+                if (s->calls[i] == NULL) {
+                        if (slot < 0)
+                                slot = i;
+                } else if (!s->calls[i]->done && json_equal(s->calls[i]->id, id)) {
                         slot = -2; /* ids must be unique among requests in flight */
+                }
         }
         pthread_mutex_unlock(&s->lock);
         if (slot == -2) {
@@ -246,7 +262,11 @@ static void tools_call(struct mcp_server *s, json_t *id, json_t *params, uint64_
         c->id = json_incref(id);
         c->name = json_incref(name);
         c->args = args ? json_incref(args) : json_object();
-        c->progress = json_incref(json_object_get(meta, "progressToken"));
+        c->progress = json_object_get(meta, "progressToken");
+        /* A token is a string or an integer; anything else is not one. */
+        c->progress = json_is_string(c->progress) || json_is_integer(c->progress)
+                          ? json_incref(c->progress)
+                          : NULL;
         c->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         pthread_cond_init(&c->tick, NULL);
         started_ms[slot] = mono_ms();
@@ -287,7 +307,9 @@ static void set_level(struct mcp_server *s, json_t *id, json_t *params)
 
         for (int i = 0; l != NULL && i < (int)(sizeof(levels) / sizeof(levels[0])); i++)
                 if (strcmp(l, levels[i]) == 0) {
+                        pthread_mutex_lock(&s->lock);
                         s->log_level = i;
+                        pthread_mutex_unlock(&s->lock);
                         send_msg(s, jsonrpc_result(id, json_object()));
                         return;
                 }
@@ -322,6 +344,16 @@ static void dispatch(struct mcp_server *s, json_t *msg, uint64_t started_ms[])
                            "the id must be a string or an integer");
                 return;
         }
+        /* The lifecycle: initialize once, first; ping is always allowed. */
+        if (strcmp(method, "initialize") == 0 && s->initialized) {
+                send_error(s, id, JSONRPC_INVALID_REQUEST, "already initialized");
+                return;
+        }
+        if (!s->initialized && strcmp(method, "initialize") != 0 && strcmp(method, "ping") != 0) {
+                send_error(s, id, JSONRPC_INVALID_REQUEST,
+                           "not initialized: send initialize first");
+                return;
+        }
         if (strcmp(method, "initialize") == 0)
                 send_msg(s, jsonrpc_result(id, initialize(s, params)));
         else if (strcmp(method, "ping") == 0)
@@ -351,10 +383,13 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGHUP);
         sigaddset(&set, SIGPIPE);
-        if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+        if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
             (sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
                 return err_set(err, LG_EK_INTERNAL, errno, "signalfd");
+        /* Responses are written whole: a non-blocking stdout would cut lines at EAGAIN. */
+        (void)fd_set_nonblock(o->out_fd, 0);
         pthread_mutex_init(&s.lock, NULL);
+        mcp_sessions_init(&s.sessions, o->home, o->session_ttl_ms);
         jsonrpc_reader_init(&rd, o->in_fd);
         for (;;) {
                 struct pollfd p[2] = {{.fd = o->in_fd, .events = POLLIN},
@@ -391,8 +426,16 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
                         break;
                 if (poll(p, 2, 250) < 0 && errno != EINTR)
                         break;
-                if (p[1].revents & POLLIN)
+                if (p[1].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+
+                        if (read(sfd, &si, sizeof(si)) < 0)
+                                log_debug("mcp: signalfd: %s", strerror(errno));
+                        r = -EINTR; /* cancel what runs, below */
                         break;
+                }
+                if (p[0].revents & POLLNVAL)
+                        break; /* stdin was never open */
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         r = jsonrpc_reader_fill(&rd);
                         if (r < 0 && r != -ENODATA)
@@ -401,6 +444,7 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
                 if (mono_ms() - last_tick >= 1000) {
                         last_tick = mono_ms();
                         progress_tick(&s, started_ms);
+                        mcp_sessions_expire(&s.sessions);
                 }
         }
         /*
@@ -409,7 +453,10 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
          * and cancelled on a signal, which also cuts the wait short.
          */
         for (int stop = r != -ENODATA;;) {
-                struct pollfd p = {.fd = sfd, .events = POLLIN};
+                /* A client that closed its end of stdout cannot be answered: stop too. */
+                struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+                                      {.fd = o->out_fd, .events = 0}};
+                struct signalfd_siginfo si;
                 int busy = 0;
 
                 pthread_mutex_lock(&s.lock);
@@ -430,10 +477,24 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
                 reap_calls(&s);
                 if (!busy)
                         break;
-                if (poll(&p, 1, 250) > 0 && (p.revents & POLLIN))
+                if (poll(p, 2, 250) <= 0)
+                        continue;
+                if (p[1].revents & (POLLERR | POLLHUP))
                         stop = 1;
+                if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                        /*
+                         * A second signal while the first one's cancellations run: go
+                         * now. Our VMMs die with us (PR_SET_PDEATHSIG); the next run
+                         * collects their run directories and cgroups.
+                         */
+                        if (stop)
+                                _exit(128 + (int)si.ssi_signo);
+                        stop = 1;
+                }
         }
         reap_calls(&s);
+        /* Every session sandbox goes with the server: destroyed and verified. */
+        mcp_sessions_free(&s.sessions);
         jsonrpc_reader_free(&rd);
         pthread_mutex_destroy(&s.lock);
         close(sfd);

@@ -4,9 +4,8 @@
 #define LG_MCP_MCP_TOOLS_H
 
 #include <jansson.h>
-#include <stddef.h>
 
-struct mcp_call;
+struct mcp_sessions;
 
 /* Every tool's definition (name, title, description, schemas, annotations), in order. */
 json_t *mcp_tools_list(void); /* new reference: an array */
@@ -15,10 +14,11 @@ json_t *mcp_tools_list(void); /* new reference: an array */
 int mcp_tool_exists(const char *name);
 
 /*
- * Run the tool with args (an object) for the call; returns the CallToolResult
- * (new reference). intr_fd readable = cancelled: the result is then
- * discarded by the caller. Never NULL: failures are results with isError.
+ * Run the tool with args (an object); returns the CallToolResult (new
+ * reference). intr_fd readable = cancelled (the caller then discards the
+ * result). Never NULL: failures are results with isError.
  */
-json_t *mcp_tool_call(const char *home, const char *name, json_t *args, int intr_fd);
+json_t *mcp_tool_call(const char *home, struct mcp_sessions *ss, const char *name, json_t *args,
+                      int intr_fd);
 
 #endif

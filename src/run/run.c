@@ -18,11 +18,10 @@
 #include <unistd.h>
 
 /*
- * Output is captured into memory files; past this the command is killed
- * (what it printed is kept up to RUN_CAPTURE_MAX): a command cannot make
- * the server hold gigabytes for it.
+ * Output is captured into memory files; past RUN_CAPTURE_KILL the command
+ * is killed (what it printed is kept up to RUN_CAPTURE_MAX): a command
+ * cannot make the server hold gigabytes for it.
  */
-#define RUN_CAPTURE_KILL (8u * RUN_CAPTURE_MAX)
 
 void run_result_free(struct run_result *res)
 {
@@ -77,41 +76,132 @@ static int fill_opts(const struct run_request *rq, struct run_opts *o, struct lg
         return 0;
 }
 
+/* The three memory files of a captured command. */
+struct capture {
+        int in, out, err;
+};
+
+static int capture_open(const struct run_request *rq, struct capture *k, struct lg_err **err)
+{
+        k->in = -1;
+        k->out = memfd_create("lg-run-stdout", MFD_CLOEXEC);
+        k->err = memfd_create("lg-run-stderr", MFD_CLOEXEC);
+        if (k->out < 0 || k->err < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "memfd");
+        if (rq->stdin_data != NULL) {
+                k->in = memfd_create("lg-run-stdin", MFD_CLOEXEC);
+                if (k->in < 0 || fd_write_all(k->in, rq->stdin_data, rq->stdin_len) < 0 ||
+                    lseek(k->in, 0, SEEK_SET) < 0)
+                        return err_set(err, LG_EK_INTERNAL, errno, "stdin");
+        }
+        return 0;
+}
+
+static void capture_close(struct capture *k)
+{
+        if (k->in >= 0)
+                close(k->in);
+        if (k->out >= 0)
+                close(k->out);
+        if (k->err >= 0)
+                close(k->err);
+}
+
+static int capture_result(struct capture *k, const struct sandbox_exec_result *er,
+                          struct run_result *res, struct lg_err **err)
+{
+        res->exit_code = er->exit_code;
+        res->signo = er->signo;
+        res->timed_out = er->timed_out;
+        res->spawn_errno = er->spawn_errno;
+        res->output_killed = er->out_limited != 0;
+        snprintf(res->message, sizeof(res->message), "%s", er->message);
+        res->out_total = er->out_bytes;
+        res->err_total = er->err_bytes;
+        if (slurp(k->out, &res->out, &res->out_len) < 0 ||
+            slurp(k->err, &res->err, &res->err_len) < 0)
+                return err_set(err, LG_EK_INTERNAL, ENOMEM, "captured output");
+        return 0;
+}
+
+static void exec_of(const struct run_opts *o, struct proto_exec *x)
+{
+        memset(x, 0, sizeof(*x));
+        x->argv = o->argv;
+        x->argc = (size_t)o->argc;
+        x->env = (char **)o->env;
+        x->envc = o->envc;
+        x->cwd = (char *)o->workdir;
+        x->timeout_ms = o->timeout_ms;
+}
+
+int run_exec_on(const char *home, const char *sandbox, struct agent_conn *c, int vmm_pidfd,
+                const struct run_request *rq, int intr_fd, struct run_result *res,
+                struct lg_err **err)
+{
+        struct sandbox_exec_result er;
+        struct capture k = {-1, -1, -1};
+        struct lg_err *aerr = NULL;
+        struct run_opts o;
+        struct proto_exec x;
+        uint64_t t0 = mono_ns();
+        int r;
+
+        memset(res, 0, sizeof(*res));
+        snprintf(res->sandbox, sizeof(res->sandbox), "%s", sandbox);
+        r = fill_opts(rq, &o, err);
+        if (r == 0)
+                r = capture_open(rq, &k, err);
+        if (r == 0)
+                r = run_audit_exec(home, sandbox, &o, err);
+        if (r == 0) {
+                struct sandbox_exec_io io = {.in_fd = k.in,
+                                             .out_fd = k.out,
+                                             .err_fd = k.err,
+                                             .intr_fd = intr_fd,
+                                             .out_limit = RUN_CAPTURE_KILL};
+
+                exec_of(&o, &x);
+                r = agent_exec(c, vmm_pidfd, &x, &io, &er, err);
+                if (run_audit_end(home, sandbox, &er, r < 0 ? *err : NULL,
+                                  (double)(mono_ns() - t0) / 1e6, &aerr) < 0 &&
+                    r == 0) {
+                        *err = aerr;
+                        aerr = NULL;
+                        r = err_code(*err);
+                }
+                if (r == 0)
+                        r = capture_result(&k, &er, res, err);
+        }
+        res->ms = (double)(mono_ns() - t0) / 1e6;
+        err_free(&aerr);
+        run_opts_free(&o);
+        capture_close(&k);
+        return r;
+}
+
 int run_capture(const char *home, const struct run_request *rq, int intr_fd, struct run_result *res,
                 struct lg_err **err)
 {
         struct sandbox_exec_result er;
+        struct capture k = {-1, -1, -1};
         struct run_opts o;
         struct proto_exec x;
         struct sandbox *sb = NULL;
         struct lg_err *derr = NULL, *aerr = NULL;
-        int out = memfd_create("lg-run-stdout", MFD_CLOEXEC);
-        int errfd = memfd_create("lg-run-stderr", MFD_CLOEXEC);
-        int in = -1, r;
         uint64_t t0 = mono_ns();
+        int r;
 
         memset(res, 0, sizeof(*res));
         r = fill_opts(rq, &o, err);
-        if (r == 0 && (out < 0 || errfd < 0))
-                r = err_set(err, LG_EK_INTERNAL, errno, "memfd");
-        if (r == 0 && rq->stdin_data != NULL) {
-                in = memfd_create("lg-run-stdin", MFD_CLOEXEC);
-                if (in < 0 || fd_write_all(in, rq->stdin_data, rq->stdin_len) < 0 ||
-                    lseek(in, 0, SEEK_SET) < 0)
-                        r = err_set(err, LG_EK_INTERNAL, errno, "stdin");
-        }
+        if (r == 0)
+                r = capture_open(rq, &k, err);
         if (r < 0)
                 goto out;
-        memset(&x, 0, sizeof(x));
-        x.argv = o.argv;
-        x.argc = (size_t)o.argc;
-        x.env = o.env;
-        x.envc = o.envc;
-        x.cwd = (char *)o.workdir;
-        x.timeout_ms = o.timeout_ms;
-        struct sandbox_exec_io io = {.in_fd = in,
-                                     .out_fd = out,
-                                     .err_fd = errfd,
+        exec_of(&o, &x);
+        struct sandbox_exec_io io = {.in_fd = k.in,
+                                     .out_fd = k.out,
+                                     .err_fd = k.err,
                                      .intr_fd = intr_fd,
                                      .out_limit = RUN_CAPTURE_KILL};
 
@@ -136,40 +226,27 @@ int run_capture(const char *home, const struct run_request *rq, int intr_fd, str
                         r = run_job(home, &o, sandbox_id(sb), hows[how], sandbox_agent(sb),
                                     sandbox_vmm_pidfd(sb), sb, &x, &io, NULL, &er, err);
                         /* Gone, and verified, before the answer: the caller may count on it. */
-                        if (sandbox_destroy(sb, &derr) < 0 && r == 0) {
-                                r = err_code(derr);
-                                *err = derr;
-                                derr = NULL;
-                        }
+                        int d = sandbox_destroy(sb, &derr);
+
                         if (run_audit_gone(home, res->sandbox, 0, derr, &aerr) < 0 && r == 0) {
                                 r = err_code(aerr);
                                 *err = aerr;
                                 aerr = NULL;
                         }
+                        if (d < 0 && r == 0) {
+                                r = err_code(derr);
+                                *err = derr;
+                                derr = NULL;
+                        }
                 }
         }
-        if (r == 0) {
-                res->exit_code = er.exit_code;
-                res->signo = er.signo;
-                res->timed_out = er.timed_out;
-                res->spawn_errno = er.spawn_errno;
-                snprintf(res->message, sizeof(res->message), "%s", er.message);
-                res->out_total = er.out_bytes;
-                res->err_total = er.err_bytes;
-                if (slurp(out, &res->out, &res->out_len) < 0 ||
-                    slurp(errfd, &res->err, &res->err_len) < 0)
-                        r = err_set(err, LG_EK_INTERNAL, ENOMEM, "captured output");
-        }
+        if (r == 0)
+                r = capture_result(&k, &er, res, err);
 out:
         res->ms = (double)(mono_ns() - t0) / 1e6;
         err_free(&derr);
         err_free(&aerr);
         run_opts_free(&o);
-        if (in >= 0)
-                close(in);
-        if (out >= 0)
-                close(out);
-        if (errfd >= 0)
-                close(errfd);
+        capture_close(&k);
         return r;
 }

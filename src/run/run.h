@@ -17,7 +17,8 @@
 
 struct lg_err;
 
-#define RUN_CAPTURE_MAX (1u << 20) /* bytes kept of stdout and of stderr each */
+#define RUN_CAPTURE_MAX  (1u << 20)             /* bytes kept of stdout and of stderr each */
+#define RUN_CAPTURE_KILL (8u * RUN_CAPTURE_MAX) /* printed past this, the command is killed */
 
 struct run_request {
         char **argv; /* NULL-terminated */
@@ -29,7 +30,7 @@ struct run_request {
         const char *stdin_data; /* NULL = /dev/null */
         size_t stdin_len;
         enum sandbox_backend backend;
-        const char *via; /* who asks, for the audit log ("mcp") */
+        const char *via; /* who asks ("mcp"); for logs */
 };
 
 struct run_result {
@@ -37,7 +38,8 @@ struct run_result {
         size_t out_len, err_len;
         uint64_t out_total, err_total; /* bytes the command wrote */
         int exit_code, signo, timed_out;
-        int spawn_errno; /* it never started: ENOENT (not found), EACCES... */
+        int spawn_errno;   /* it never started: ENOENT (not found), EACCES... */
+        int output_killed; /* killed for printing more than RUN_CAPTURE_KILL */
         char message[512];
         char sandbox[64];
         double ms;
@@ -49,6 +51,16 @@ struct run_result {
  * < 0 with *err (LG_EK_START, LG_EK_LOST, LG_EK_INTERRUPTED, ...).
  */
 int run_capture(const char *home, const struct run_request *rq, int intr_fd, struct run_result *res,
+                struct lg_err **err) __attribute__((warn_unused_result));
+
+/*
+ * The same for one command in a live sandbox (MCP's session sandboxes): c
+ * and vmm_pidfd are the sandbox's, sandbox its id for the audit log
+ * (exec.start before, exec.end after). The sandbox stays.
+ */
+struct agent_conn;
+int run_exec_on(const char *home, const char *sandbox, struct agent_conn *c, int vmm_pidfd,
+                const struct run_request *rq, int intr_fd, struct run_result *res,
                 struct lg_err **err) __attribute__((warn_unused_result));
 
 void run_result_free(struct run_result *res);

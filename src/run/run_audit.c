@@ -70,13 +70,24 @@ static void sha256_argv(const struct run_opts *o, char out[65])
                 snprintf(out + 2 * i, 3, "%02x", ok ? d[i] : 0);
 }
 
-int run_audit_start(const char *home, const char *sandbox, const struct run_opts *o,
-                    const char *how, struct lg_err **err)
+int run_audit_sandbox(const char *home, const char *sandbox, const struct run_opts *o,
+                      const char *how, struct lg_err **err)
+{
+        return record(home, "sandbox.start", sandbox,
+                      json_pack("{s:s,s:s,s:s,s:I,s:i,s:b}", "backend",
+                                o->backend == SANDBOX_PROCESS ? "process" : "vm", "image", o->image,
+                                "how", how, "memory_mib", (json_int_t)o->memory_mib, "cpus",
+                                (int)o->cpus, "network", o->net),
+                      0, err);
+}
+
+int run_audit_exec(const char *home, const char *sandbox, const struct run_opts *o,
+                   struct lg_err **err)
 {
         json_t *argv = json_array(), *env = json_array(), *f;
         char digest[65];
         size_t bytes = 0;
-        int truncated = 0, ok = argv != NULL && env != NULL, r;
+        int truncated = 0, ok = argv != NULL && env != NULL;
 
         /* Every element, or the command does not run: nothing is dropped quietly. */
         for (int i = 0; ok && i < o->argc; i++) {
@@ -99,12 +110,6 @@ int run_audit_start(const char *home, const char *sandbox, const struct run_opts
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "audit record of the command");
         }
         sha256_argv(o, digest);
-        r = record(home, "sandbox.start", sandbox,
-                   json_pack("{s:s,s:s,s:s,s:I,s:i,s:b}", "backend",
-                             o->backend == SANDBOX_PROCESS ? "process" : "vm", "image", o->image,
-                             "how", how, "memory_mib", (json_int_t)o->memory_mib, "cpus",
-                             (int)o->cpus, "network", o->net),
-                   0, err);
         f = json_pack("{s:o,s:b,s:s,s:o,s:o?,s:I}", "argv", argv, "argv_truncated", truncated,
                       "argv_sha256", digest, "env_names", env, "cwd",
                       o->workdir     ? text(o->workdir, strlen(o->workdir))
@@ -112,11 +117,15 @@ int run_audit_start(const char *home, const char *sandbox, const struct run_opts
                                      : json_string("/"),
                       "timeout_ms", (json_int_t)o->timeout_ms);
         /* Durable before the command runs: its effects must never outlive its record. */
-        if (r == 0)
-                r = record(home, "exec.start", sandbox, f, 1, err);
-        else
-                json_decref(f);
-        return r;
+        return record(home, "exec.start", sandbox, f, 1, err);
+}
+
+int run_audit_start(const char *home, const char *sandbox, const struct run_opts *o,
+                    const char *how, struct lg_err **err)
+{
+        int r = run_audit_sandbox(home, sandbox, o, how, err);
+
+        return r < 0 ? r : run_audit_exec(home, sandbox, o, err);
 }
 
 int run_audit_end(const char *home, const char *sandbox, const struct sandbox_exec_result *res,

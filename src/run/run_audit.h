@@ -14,7 +14,15 @@
 
 struct lg_err;
 
-/* sandbox.start and exec.start. how: "pool-hit", "pool-miss", "restored", "built", "cold". */
+/* sandbox.start. how: "pool-hit", "pool-miss", "restored", "built", "cold", "session". */
+int run_audit_sandbox(const char *home, const char *sandbox, const struct run_opts *o,
+                      const char *how, struct lg_err **err) __attribute__((warn_unused_result));
+
+/* exec.start, fsync'd: the command does not run unless this returned 0. */
+int run_audit_exec(const char *home, const char *sandbox, const struct run_opts *o,
+                   struct lg_err **err) __attribute__((warn_unused_result));
+
+/* Both of the above. */
 int run_audit_start(const char *home, const char *sandbox, const struct run_opts *o,
                     const char *how, struct lg_err **err) __attribute__((warn_unused_result));
 

@@ -103,6 +103,9 @@ static int guest_tar(struct agent_conn *c, int vmm_pidfd, const char *line, int 
         r = agent_exec(c, vmm_pidfd, &x, &io, &res, err);
         if (r < 0)
                 err_wrap(err, "%s", what);
+        else if (res.out_limited == 2)
+                r = err_set(err, LG_EK_LOST, EFBIG, "%s: tar in the sandbox wrote endless errors",
+                            what);
         else if (res.out_limited)
                 r = err_set(err, LG_EK_USAGE, EFBIG,
                             "%s: the sandbox's workspace is larger than --workspace-max (%llu "

@@ -11,6 +11,7 @@
 #include "common/monotime.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -281,19 +282,28 @@ int accel_cache_store(const char *path, const char *boot_id, const struct accel_
 
 int accel_probe_get(const char *home, struct accel_probe *p)
 {
+        /*
+         * One probe at a time in a process: it borrows the process-wide SIGALRM
+         * disposition, and two threads (the MCP server's calls) would restore
+         * each other's.
+         */
+        static pthread_mutex_t probing = PTHREAD_MUTEX_INITIALIZER;
         char path[4096], boot_id[64] = "";
-        int have_path, have_boot;
+        int have_path, have_boot, r;
 
         have_path =
             home != NULL && snprintf(path, sizeof(path), "%s/host-probe", home) < (int)sizeof(path);
         have_boot = read_boot_id(boot_id, sizeof(boot_id)) == 0;
-        if (have_path && have_boot && accel_cache_load(path, boot_id, p) == 0)
-                return 1;
-        accel_probe_run(p);
-        /* Caching is an optimisation: a read-only home only costs a re-probe. */
-        if (have_path && have_boot && fs_mkdir_p(home, 0700) == 0)
-                (void)!accel_cache_store(path, boot_id, p);
-        return 0;
+        pthread_mutex_lock(&probing);
+        r = have_path && have_boot && accel_cache_load(path, boot_id, p) == 0;
+        if (!r) {
+                accel_probe_run(p);
+                /* Caching is an optimisation: a read-only home only costs a re-probe. */
+                if (have_path && have_boot && fs_mkdir_p(home, 0700) == 0)
+                        (void)!accel_cache_store(path, boot_id, p);
+        }
+        pthread_mutex_unlock(&probing);
+        return r;
 }
 
 enum accel_kind accel_choose(const char *home, char *why, unsigned whysz)

@@ -14,6 +14,7 @@ class Server:
         self.p = subprocess.Popen([LG, "mcp", *extra], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.buf = b""
+        self.stash = {}  # responses that arrived while another was awaited
 
     def send_raw(self, data):
         self.p.stdin.write(data)
@@ -38,13 +39,18 @@ class Server:
         return json.loads(line)
 
     def recv_id(self, id, timeout=60):
-        """The response with this id; notifications and others on the way are collected."""
+        """The response with this id; notifications on the way are returned too, other
+        responses kept for their own recv_id."""
         seen = []
+        if id in self.stash:
+            return self.stash.pop(id), seen
         end = time.time() + timeout
         while True:
             m = self.recv(max(0.1, end - time.time()))
-            if m.get("id") == id and "method" not in m:
+            if "method" not in m and m.get("id") == id:
                 return m, seen
+            if "method" not in m and "id" in m:
+                self.stash[m["id"]] = m
             seen.append(m)
 
     def request(self, id, method, params=None, timeout=60):
@@ -93,7 +99,11 @@ def case_versions():
 
 def case_malformed():
     s = Server()
+    check(s.request(90, "ping").get("result") == {}, "ping before initialize")
+    check(err_code(s.request(91, "tools/list")) == -32600, "tools/list before initialize")
     s.init()
+    check(err_code(s.request(92, "initialize", {"protocolVersion": "2025-06-18"})) == -32600,
+          "a second initialize")
     s.send_raw(b"this is not json\n")
     check(err_code(s.recv()) == -32700, "garbage: parse error")
     s.send_raw(b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]\n')
@@ -125,21 +135,101 @@ def case_malformed():
           "and tools: each the right error, and the server lives on")
 
 
+TOOLS = ["run", "sandbox_create", "sandbox_exec", "sandbox_read_file", "sandbox_write_file",
+         "sandbox_list_files", "sandbox_destroy"]
+
+
 def case_list():
-    s = Server("--page-size", "1")
+    s = Server("--page-size", "3")
     s.init()
-    r = s.request(1, "tools/list")
-    tools = r["result"]["tools"]
-    check(len(tools) == 1 and tools[0]["name"] == "run", str(r))
-    ann = tools[0]["annotations"]
-    check(ann["readOnlyHint"] is True and ann["destructiveHint"] is False, str(ann))
-    check("outputSchema" in tools[0] and tools[0]["inputSchema"]["type"] == "object", "schemas")
-    check("nextCursor" not in r["result"], "one tool, one page")
+    names, cursor, pages = [], None, 0
+    while True:
+        r = s.request(100 + pages, "tools/list", {"cursor": cursor} if cursor else {})
+        for t in r["result"]["tools"]:
+            names.append(t["name"])
+            check(t["inputSchema"]["type"] == "object" and "outputSchema" in t, t["name"])
+            ann = t["annotations"]
+            check(ann["openWorldHint"] is False, t["name"])
+            if t["name"] in ("run", "sandbox_read_file", "sandbox_list_files"):
+                check(ann["readOnlyHint"] is True, t["name"])
+            if t["name"] in ("sandbox_destroy", "sandbox_write_file", "sandbox_exec"):
+                check(ann["readOnlyHint"] is False and ann["destructiveHint"] is True, t["name"])
+        pages += 1
+        cursor = r["result"].get("nextCursor")
+        if not cursor:
+            break
+    check(names == TOOLS and pages == 3, "pages %d: %s" % (pages, names))
     check(err_code(s.request(2, "tools/list", {"cursor": "bogus"})) == -32602, "bad cursor")
-    check(s.request(3, "logging/setLevel", {"level": "debug"}).get("result") == {}, "setLevel")
-    check(err_code(s.request(4, "logging/setLevel", {"level": "loud"})) == -32602, "bad level")
+    check(err_code(s.request(3, "tools/list", {"cursor": "99"})) == -32602, "cursor past the end")
+    check(s.request(4, "logging/setLevel", {"level": "debug"}).get("result") == {}, "setLevel")
+    check(err_code(s.request(5, "logging/setLevel", {"level": "loud"})) == -32602, "bad level")
     check(s.close() == 0, "exit status")
-    print("ok: tools/list with annotations and schemas, cursors checked, logging/setLevel")
+    print("ok: 7 tools over 3 pages of 3, with honest annotations and both schemas; cursors "
+          "checked; logging/setLevel")
+
+
+def call(s, id, name, args, timeout=120):
+    r = s.request(id, "tools/call", {"name": name, "arguments": args}, timeout)
+    check("result" in r, "%s: %s" % (name, r))
+    return r["result"]
+
+
+def case_sessions():
+    s = Server()
+    s.init()
+    r = call(s, 1, "sandbox_create", {})
+    sb = r["structuredContent"]["sandbox"]
+    check(sb.startswith("sb-") and not r["isError"], str(r))
+    r = call(s, 2, "sandbox_exec", {"sandbox": sb, "command": "echo kept > /tmp/state; cat /run/sandbox-id"})
+    check(r["structuredContent"]["stdout"].strip() == sb, "exec runs in that sandbox: %s" % r)
+    r = call(s, 3, "sandbox_exec", {"sandbox": sb, "argv": ["cat", "/tmp/state"]})
+    check(r["structuredContent"]["stdout"] == "kept\n", "state survives between calls")
+    r = call(s, 4, "sandbox_write_file", {"sandbox": sb, "path": "/tmp/hello.txt",
+                                          "content": "héllo\n", "mode": 0o600})
+    check(r["structuredContent"]["bytes"] == 7, str(r))
+    r = call(s, 5, "sandbox_read_file", {"sandbox": sb, "path": "/tmp/hello.txt"})
+    sc = r["structuredContent"]
+    check(sc["content"] == "héllo\n" and sc["encoding"] == "utf-8" and not sc["truncated"], str(sc))
+    r = call(s, 6, "sandbox_write_file", {"sandbox": sb, "path": "/tmp/bin",
+                                          "content": "AP8Q/w==", "encoding": "base64"})
+    check(r["structuredContent"]["bytes"] == 4, str(r))
+    r = call(s, 7, "sandbox_read_file", {"sandbox": sb, "path": "/tmp/bin"})
+    check(r["structuredContent"]["encoding"] == "base64" and
+          r["structuredContent"]["content"] == "AP8Q/w==", str(r))
+    r = call(s, 8, "sandbox_exec", {"sandbox": sb, "command": "stat -c %a /tmp/hello.txt; od -An -tx1 /tmp/bin"})
+    check(r["structuredContent"]["stdout"].split() == ["600", "00", "ff", "10", "ff"], str(r))
+    r = call(s, 9, "sandbox_list_files", {"sandbox": sb, "path": "/tmp"})
+    ents = {e["name"]: e for e in r["structuredContent"]["entries"]}
+    check(ents["hello.txt"]["type"] == "file" and ents["hello.txt"]["size"] == 7 and
+          ents["hello.txt"]["mode"] == 0o600, str(ents))
+    r = call(s, 10, "sandbox_read_file", {"sandbox": sb, "path": "/no/such/file"})
+    check(r["isError"] and "No such file" in r["content"][0]["text"], str(r))
+    r = call(s, 11, "sandbox_read_file", {"sandbox": sb, "path": "relative"})
+    check(r["isError"], "relative path refused")
+    r = call(s, 12, "sandbox_exec", {"sandbox": "sb-000000000000", "command": "true"})
+    check(r["isError"] and "no session sandbox" in r["content"][0]["text"], str(r))
+    others = [call(s, 20 + i, "sandbox_create", {})["structuredContent"]["sandbox"] for i in range(3)]
+    r = call(s, 30, "sandbox_create", {})
+    check(r["isError"] and "at most 4" in r["content"][0]["text"], "a fifth is refused: %s" % r)
+    r = call(s, 31, "sandbox_destroy", {"sandbox": sb})
+    check(r["structuredContent"] == {"sandbox": sb, "destroyed": True}, str(r))
+    r = call(s, 32, "sandbox_exec", {"sandbox": sb, "command": "true"})
+    check(r["isError"], "a destroyed sandbox is gone")
+    check(s.close() == 0, "exit status")  # the other three go with the server
+    print("ok: create, exec (state kept between calls), write and read text and binary with "
+          "modes, list, errors for missing files, relative paths and unknown ids; at most 4; "
+          "destroy; the rest destroyed when the server stops")
+
+
+def case_ttl():
+    s = Server("--session-ttl", "2s")
+    s.init()
+    sb = call(s, 1, "sandbox_create", {})["structuredContent"]["sandbox"]
+    time.sleep(4)
+    r = call(s, 2, "sandbox_exec", {"sandbox": sb, "command": "true"})
+    check(r["isError"] and "expired" in r["content"][0]["text"], str(r))
+    check(s.close() == 0, "exit status")
+    print("ok: an idle session sandbox is destroyed after its TTL")
 
 
 def case_run():
@@ -157,13 +247,22 @@ def case_run():
     check("timed out" in sc["exit"] and sc["exit_code"] == -1, str(sc))
     r = s.request(3, "tools/call", {"name": "run", "arguments": {"argv": ["/no/such/program"]}}, 120)
     check(r["result"]["isError"] is True and "No such file" in r["result"]["content"][0]["text"], str(r))
+    r = s.request(5, "tools/call", {"name": "run", "arguments": {
+        "command": "printf 'caf\\351 \\377\\376 ok\\n'; printf 'bad\\300' >&2"}}, 120)
+    sc = r["result"]["structuredContent"]
+    check(sc["stdout"] == "caf\ufffd \ufffd\ufffd ok\n" and sc["stderr"] == "bad\ufffd",
+          "bytes that are not UTF-8 come back as U+FFFD: %s" % sc)
+    r = s.request(6, "tools/call", {"name": "run", "arguments": {
+        "command": "head -c 20000000 /dev/zero | tr '\\0' x"}}, 120)
+    sc = r["result"]["structuredContent"]
+    check(sc["output_limit_killed"] is True and "more than 8 MiB" in sc["exit"], str(sc)[:300])
     r = s.request(4, "tools/call", {"name": "run", "arguments": {
         "command": "head -c 3000000 /dev/zero | tr '\\0' x"}}, 120)
     sc = r["result"]["structuredContent"]
     check(len(sc["stdout"]) == 1 << 20 and sc["stdout_truncated"] is True, "output cut at 1 MiB")
     check(s.close() == 0, "exit status")
     print("ok: argv, stdin, env, workdir, exit code, stderr; a timeout; a missing "
-          "program; output cut at 1 MiB")
+          "program; bytes that are not UTF-8; output cut at 1 MiB; killed past 8 MiB")
 
 
 def case_concurrent_cancel_progress():
@@ -186,8 +285,13 @@ def case_concurrent_cancel_progress():
     s.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
             "params": {"requestId": "long", "reason": "test"}})
     t1 = time.time()
-    r, seen = s.recv_id(3, 60) if s.send({"jsonrpc": "2.0", "id": 3, "method": "ping"}) is None else (None, [])
-    check(not any(m.get("id") == "long" for m in seen), "a cancelled call is not answered")
+    s.send({"jsonrpc": "2.0", "id": 3, "method": "ping"})
+    r, seen = s.recv_id(3, 60)
+    time.sleep(2)  # an answer to the cancelled call would have come by now
+    s.send({"jsonrpc": "2.0", "id": 4, "method": "ping"})
+    r, seen2 = s.recv_id(4, 60)
+    check("long" not in s.stash and not any(m.get("id") == "long" for m in seen + seen2),
+          "a cancelled call is not answered")
     # Two calls at once finish in about the time of one.
     t2 = time.time()
     for i in (10, 11):
@@ -198,11 +302,42 @@ def case_concurrent_cancel_progress():
     check(a["result"]["structuredContent"]["stdout"] == "10\n" and
           b["result"]["structuredContent"]["stdout"] == "11\n", "both answered")
     took = time.time() - t2
+    check(took < 3.8, "two 2 s commands side by side took %.1f s" % took)
+    # Eight back to back, each sent as soon as the one before is answered: never "too many".
+    for i in range(40, 48):
+        s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                "params": {"name": "run", "arguments": {"command": "echo %d" % i}}})
+    for i in range(48, 56):
+        r, _ = s.recv_id(i - 8, 120)
+        check("result" in r and not r["result"]["isError"], "call %d: %s" % (i - 8, r))
+        s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                "params": {"name": "run", "arguments": {"command": "echo %d" % i}}})
+    for i in range(48, 56):
+        r, _ = s.recv_id(i, 120)
+        check("result" in r and r["result"]["structuredContent"]["stdout"] == "%d\n" % i,
+              "call %d: %s" % (i, r))
     check(s.close() == 0, "exit status")
     # After a moment no sandbox of the cancelled call may remain (the test script checks too).
     print("ok: ping answered at once while a command runs; progress every second; a "
           "cancelled call is stopped and never answered; two calls ran side by side "
-          "(%.1f s for two 2 s commands)" % took)
+          "(%.1f s for two 2 s commands); 16 calls, 8 in flight, refilled as answered" % took)
+
+
+def case_signal():
+    s = Server()
+    s.init()
+    s.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "run", "arguments": {"command": "sleep 60", "timeout_ms": 120000}}})
+    sb = call(s, 2, "sandbox_create", {})["structuredContent"]["sandbox"]
+    time.sleep(1)
+    t0 = time.time()
+    s.p.send_signal(15)
+    rc = s.p.wait(30)
+    check(time.time() - t0 < 10, "SIGTERM ends the server promptly (%.1f s)" % (time.time() - t0))
+    s.p.stdout.close()
+    s.p.stderr.close()
+    print("ok: SIGTERM while a command runs and a session lives: both gone in %.1f s (status %d)"
+          % (time.time() - t0, rc))
 
 
 def case_eof_waits():
@@ -218,4 +353,5 @@ def case_eof_waits():
 
 
 {"versions": case_versions, "malformed": case_malformed, "list": case_list, "run": case_run,
- "concurrent": case_concurrent_cancel_progress, "eof": case_eof_waits}[CASE]()
+ "concurrent": case_concurrent_cancel_progress, "eof": case_eof_waits,
+ "sessions": case_sessions, "ttl": case_ttl, "signal": case_signal}[CASE]()

@@ -12,7 +12,7 @@ it_setup "${1:-build}"
 "$LG" run -- true >/dev/null 2>&1 </dev/null # image and template
 PY=tests/integration/mcp_client.py
 
-for c in versions malformed list run concurrent eof; do
+for c in versions malformed list run concurrent eof sessions ttl signal; do
         t_begin "raw stdio: $c"
         out=$(timeout 300 python3 "$PY" "$LG" "$c" 2>&1); rc=$?
         if [ $rc -eq 0 ]; then T_NAME="$T_NAME — ${out#ok: }"; t_pass; else t_fail "$out"; fi
@@ -42,7 +42,7 @@ else
                 python3 -c '
 import json, sys
 tools = json.load(open(sys.argv[1]))["tools"]
-assert [t["name"] for t in tools] == ["run"], tools
+assert [t["name"] for t in tools][0] == "run" and len(tools) == 7, tools
 assert tools[0]["annotations"]["readOnlyHint"] is True
 r = json.load(open(sys.argv[2]))
 sc = r["structuredContent"]

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Session sandboxes for MCP clients: created by sandbox_create, used by
+ * sandbox_exec and the file tools, gone on sandbox_destroy, after an idle
+ * TTL, or when the server stops. One call at a time uses a session (a
+ * second is told it is busy); at most a fixed number live at once.
+ */
+#ifndef LG_MCP_MCP_SESSIONS_H
+#define LG_MCP_MCP_SESSIONS_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct lg_err;
+struct sandbox;
+
+#define MCP_MAX_SESSIONS   4
+#define MCP_SESSION_TTL_MS (10u * 60 * 1000)
+
+struct mcp_session_thread;
+
+struct mcp_session {
+        char id[64];
+        struct sandbox *sb;
+        uint64_t last_used_ms;
+        int busy;
+        struct mcp_session_thread *thread; /* starts, keeps and destroys sb (mcp_sessions.c) */
+};
+
+struct mcp_sessions {
+        const char *home;
+        uint64_t ttl_ms;
+        pthread_mutex_t lock;
+        pthread_cond_t cv; /* session threads' states */
+        struct mcp_session *s[MCP_MAX_SESSIONS];
+        unsigned creating; /* slots reserved by sandbox_create calls still starting */
+};
+
+void mcp_sessions_init(struct mcp_sessions *ss, const char *home, uint64_t ttl_ms);
+/* Destroy every session (server shutdown). */
+void mcp_sessions_free(struct mcp_sessions *ss);
+
+/* Start a session sandbox; its id into id. 0 or < 0 with *err (LG_EK_USAGE when full). */
+int mcp_session_create(struct mcp_sessions *ss, int intr_fd, char *id, size_t idsz,
+                       struct lg_err **err) __attribute__((warn_unused_result));
+
+/* Take the session id for one call (busy until put back). NULL with *err: unknown or busy. */
+struct mcp_session *mcp_session_take(struct mcp_sessions *ss, const char *id, struct lg_err **err);
+void mcp_session_put(struct mcp_sessions *ss, struct mcp_session *s);
+
+/* Destroy the session id (verified). 0 or < 0 with *err. */
+int mcp_session_destroy(struct mcp_sessions *ss, const char *id, struct lg_err **err)
+    __attribute__((warn_unused_result));
+
+/* Destroy sessions idle for longer than the TTL. */
+void mcp_sessions_expire(struct mcp_sessions *ss);
+
+#endif
