@@ -4,14 +4,18 @@
 #include "common/err.h"
 #include "common/parse.h"
 #include "mcp/mcp.h"
+#include "policy/approver.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char mcp_usage[] =
-    "usage: luminaguard mcp [--session-ttl DUR] [--page-size N]\n"
+    "usage: luminaguard mcp [--workspace-root DIR]... [--approve deny|prompt|tui]\n"
+    "                       [--session-ttl DUR] [--page-size N]\n"
     "\n"
     "An MCP server on stdin/stdout (JSON-RPC 2.0, one message a line; protocol\n"
     "versions 2024-11-05 to 2025-11-25). Its tools run in throwaway micro-VMs:\n"
@@ -19,16 +23,25 @@ static const char mcp_usage[] =
     "  sandbox_create      a sandbox that stays for several calls (at most 4)\n"
     "  sandbox_exec        a command in it\n"
     "  sandbox_read_file, sandbox_write_file, sandbox_list_files\n"
+    "  workspace_apply     a session's /workspace back to its host directory, after a\n"
+    "                      human approves (RED; kept for `luminaguard changes` if not)\n"
     "  sandbox_destroy     gone, and checked\n"
     "Diagnostics go to stderr. A client configuration:\n"
     "  {\"mcpServers\": {\"luminaguard\": {\"command\": \"luminaguard\", \"args\": [\"mcp\"]}}}\n"
     "\n"
+    "  --workspace-root DIR  sandbox_create may take directories below DIR as its\n"
+    "                     workspace (repeatable; default: none)\n"
+    "  --approve MODE     who approves workspace_apply: deny (default), prompt or tui\n"
+    "                     on the server's controlling terminal\n"
     "  --session-ttl DUR  destroy a session sandbox idle this long (default 10m)\n"
     "  --page-size N      tools per tools/list page (default: all)\n";
 
 int cmd_mcp(int argc, char **argv)
 {
-        struct mcp_opts o = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO};
+        struct mcp_opts o = {.in_fd = STDIN_FILENO,
+                             .out_fd = STDOUT_FILENO,
+                             .approve = APPROVE_MODE_DENY,
+                             .approve_timeout_ms = APPROVE_DEFAULT_TIMEOUT_MS};
         struct lg_err *err = NULL;
         char home[PATH_MAX];
         uint64_t v;
@@ -38,6 +51,36 @@ int cmd_mcp(int argc, char **argv)
                 if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
                         fputs(mcp_usage, stdout);
                         return 0;
+                }
+                if (strcmp(argv[i], "--workspace-root") == 0 && i + 1 < argc) {
+                        char real[PATH_MAX], **roots;
+
+                        if (realpath(argv[i + 1], real) == NULL) {
+                                fprintf(stderr, "luminaguard: error: --workspace-root %s: %s\n",
+                                        argv[i + 1], strerror(errno));
+                                return LG_EXIT_USAGE;
+                        }
+                        roots = realloc(o.workspace_roots, (o.n_roots + 1) * sizeof(*roots));
+                        if (roots == NULL || (roots[o.n_roots] = strdup(real)) == NULL)
+                                return LG_EXIT_INTERNAL;
+                        o.workspace_roots = roots;
+                        o.n_roots++;
+                        i++;
+                        continue;
+                }
+                if (strcmp(argv[i], "--approve") == 0 && i + 1 < argc) {
+                        enum approve_mode m;
+
+                        if (approve_mode_parse(argv[i + 1], &m) < 0) {
+                                fprintf(stderr,
+                                        "luminaguard: error: --approve %s: deny, prompt "
+                                        "or tui\n",
+                                        argv[i + 1]);
+                                return LG_EXIT_USAGE;
+                        }
+                        o.approve = (int)m;
+                        i++;
+                        continue;
                 }
                 if (strcmp(argv[i], "--session-ttl") == 0 && i + 1 < argc &&
                     parse_duration_ms(argv[i + 1], &v) == 0 && v > 0) {

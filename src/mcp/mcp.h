@@ -9,6 +9,7 @@
 #ifndef LG_MCP_MCP_H
 #define LG_MCP_MCP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct lg_err;
@@ -20,6 +21,10 @@ struct mcp_opts {
         int in_fd, out_fd;
         unsigned page_size;      /* tools/list page; 0 = all in one */
         uint64_t session_ttl_ms; /* idle session sandboxes go after this; 0 = default */
+        char **workspace_roots;  /* --workspace-root, resolved; sessions may take dirs below */
+        size_t n_roots;
+        int approve; /* enum approve_mode for workspace_apply */
+        uint64_t approve_timeout_ms;
 };
 
 /*

@@ -390,6 +390,10 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
         (void)fd_set_nonblock(o->out_fd, 0);
         pthread_mutex_init(&s.lock, NULL);
         mcp_sessions_init(&s.sessions, o->home, o->session_ttl_ms);
+        s.sessions.roots = o->workspace_roots; /* owned by the sessions from here */
+        s.sessions.n_roots = o->n_roots;
+        s.sessions.approve = (enum approve_mode)o->approve;
+        s.sessions.approve_timeout_ms = o->approve_timeout_ms;
         jsonrpc_reader_init(&rd, o->in_fd);
         for (;;) {
                 struct pollfd p[2] = {{.fd = o->in_fd, .events = POLLIN},

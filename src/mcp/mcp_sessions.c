@@ -11,10 +11,13 @@
 #include "common/monotime.h"
 #include "run/run_audit.h"
 #include "run/run_opts.h"
+#include "run/run_workspace.h"
+#include "sandbox/agent_conn.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/spawn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +87,18 @@ static void *session_thread(void *arg)
                 set_state(ss, t, S_FAILED);
                 return NULL;
         }
+        /* Its workspace goes in now, before any call can use it. */
+        if (t->s->ws != NULL &&
+            run_ws_copy_in(t->s->ws, ss->home, sandbox_agent(t->s->sb), sandbox_vmm_pidfd(t->s->sb),
+                           t->s->id, t->intr_fd, &t->err) < 0) {
+                if (sandbox_destroy(t->s->sb, &derr) < 0)
+                        log_error("%s", derr->msg);
+                err_free(&derr);
+                if (run_audit_gone(ss->home, t->s->id, 0, NULL, &aerr) < 0)
+                        err_free(&aerr);
+                set_state(ss, t, S_FAILED);
+                return NULL;
+        }
         set_state(ss, t, S_READY);
         /* Alive for as long as the session: the sandbox lives as long as this thread. */
         wait_state(ss, t, S_READY);
@@ -119,6 +134,9 @@ static int session_end(struct mcp_sessions *ss, struct mcp_session *s, const cha
         }
         err_free(&t->err);
         free(t);
+        if (s->ws != NULL)
+                run_ws_free(s->ws);
+        free(s->ws);
         free(s);
         return r;
 }
@@ -132,20 +150,67 @@ void mcp_sessions_free(struct mcp_sessions *ss)
         }
         pthread_cond_destroy(&ss->cv);
         pthread_mutex_destroy(&ss->lock);
+        for (size_t i = 0; i < ss->n_roots; i++)
+                free(ss->roots[i]);
+        free(ss->roots);
 }
 
-int mcp_session_create(struct mcp_sessions *ss, int intr_fd, char *id, size_t idsz,
-                       struct lg_err **err)
+/* A workspace the operator allowed: inside (or equal to) one of the roots, once resolved. */
+static int workspace_allowed(const struct mcp_sessions *ss, const char *dir, char *real)
+{
+        if (realpath(dir, real) == NULL)
+                return -errno;
+        for (size_t i = 0; i < ss->n_roots; i++) {
+                size_t n = strlen(ss->roots[i]);
+
+                if (strncmp(real, ss->roots[i], n) == 0 &&
+                    (real[n] == '\0' || real[n] == '/' || (n == 1 && ss->roots[i][0] == '/')))
+                        return 0;
+        }
+        return -EACCES;
+}
+
+int mcp_session_create(struct mcp_sessions *ss, int intr_fd, const char *workspace, char *id,
+                       size_t idsz, struct lg_err **err)
 {
         struct mcp_session *s;
         struct mcp_session_thread *t;
         unsigned live = 0;
         int r = 0, slot = -1;
 
+        struct run_ws *ws = NULL;
+
+        if (workspace != NULL) {
+                char real[PATH_MAX];
+                struct run_opts o = {.workspace = real, .workspace_max = WS_DEFAULT_MAX_BYTES};
+
+                r = workspace_allowed(ss, workspace, real);
+                if (r == -EACCES)
+                        return err_set(err, LG_EK_USAGE, 0,
+                                       "workspace %.200s is not inside a directory this server "
+                                       "was given (luminaguard mcp --workspace-root DIR)",
+                                       workspace);
+                if (r < 0)
+                        return err_set(err, LG_EK_USAGE, -r, "workspace %.200s", workspace);
+                ws = calloc(1, sizeof(*ws));
+                if (ws == NULL)
+                        return err_set(err, LG_EK_INTERNAL, ENOMEM, "workspace");
+                /* Packed now: what cannot go in is said before a sandbox starts. */
+                r = run_ws_init(ws, ss->home, &o, err);
+                if (r < 0) {
+                        run_ws_free(ws);
+                        free(ws);
+                        return r;
+                }
+        }
         pthread_mutex_lock(&ss->lock);
         for (int i = 0; i < MCP_MAX_SESSIONS; i++)
                 live += ss->s[i] != NULL;
         if (live + ss->creating >= MCP_MAX_SESSIONS) {
+                if (ws != NULL) {
+                        run_ws_free(ws);
+                        free(ws);
+                }
                 pthread_mutex_unlock(&ss->lock);
                 return err_set(err, LG_EK_USAGE, 0,
                                "at most %d session sandboxes at once: destroy one first",
@@ -156,10 +221,16 @@ int mcp_session_create(struct mcp_sessions *ss, int intr_fd, char *id, size_t id
         s = calloc(1, sizeof(*s));
         t = calloc(1, sizeof(*t));
         if (s == NULL || t == NULL) {
+                if (ws != NULL) {
+                        run_ws_free(ws);
+                        free(ws);
+                }
                 r = err_set(err, LG_EK_INTERNAL, ENOMEM, "session");
         } else {
                 t->ss = ss;
                 t->s = s;
+                s->ws = ws;
+                ws = NULL;
                 t->intr_fd = intr_fd;
                 s->thread = t;
                 if (pthread_create(&t->thread, NULL, session_thread, t) != 0)
@@ -186,6 +257,10 @@ int mcp_session_create(struct mcp_sessions *ss, int intr_fd, char *id, size_t id
         pthread_mutex_unlock(&ss->lock);
         if (r < 0) {
                 free(t);
+                if (s != NULL && s->ws != NULL) {
+                        run_ws_free(s->ws);
+                        free(s->ws);
+                }
                 free(s);
                 return r;
         }

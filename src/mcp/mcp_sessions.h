@@ -9,9 +9,13 @@
 #define LG_MCP_MCP_SESSIONS_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "policy/approver.h"
+
 struct lg_err;
+struct run_ws;
 struct sandbox;
 
 #define MCP_MAX_SESSIONS   4
@@ -25,6 +29,7 @@ struct mcp_session {
         uint64_t last_used_ms;
         int busy;
         struct mcp_session_thread *thread; /* starts, keeps and destroys sb (mcp_sessions.c) */
+        struct run_ws *ws; /* its host workspace (sandbox_create's `workspace`), or NULL */
 };
 
 struct mcp_sessions {
@@ -34,15 +39,24 @@ struct mcp_sessions {
         pthread_cond_t cv; /* session threads' states */
         struct mcp_session *s[MCP_MAX_SESSIONS];
         unsigned creating; /* slots reserved by sandbox_create calls still starting */
+        /* Host directories a session may take as its workspace (resolved); none = no workspaces. */
+        char **roots;
+        size_t n_roots;
+        enum approve_mode approve; /* who decides workspace_apply */
+        uint64_t approve_timeout_ms;
 };
 
 void mcp_sessions_init(struct mcp_sessions *ss, const char *home, uint64_t ttl_ms);
 /* Destroy every session (server shutdown). */
 void mcp_sessions_free(struct mcp_sessions *ss);
 
-/* Start a session sandbox; its id into id. 0 or < 0 with *err (LG_EK_USAGE when full). */
-int mcp_session_create(struct mcp_sessions *ss, int intr_fd, char *id, size_t idsz,
-                       struct lg_err **err) __attribute__((warn_unused_result));
+/*
+ * Start a session sandbox; its id into id. workspace (or NULL): a host
+ * directory inside one of the roots, copied in as /workspace. 0 or < 0 with
+ * *err (LG_EK_USAGE when full, or for a workspace outside the roots).
+ */
+int mcp_session_create(struct mcp_sessions *ss, int intr_fd, const char *workspace, char *id,
+                       size_t idsz, struct lg_err **err) __attribute__((warn_unused_result));
 
 /* Take the session id for one call (busy until put back). NULL with *err: unknown or busy. */
 struct mcp_session *mcp_session_take(struct mcp_sessions *ss, const char *id, struct lg_err **err);

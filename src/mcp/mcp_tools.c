@@ -11,6 +11,8 @@
 #include "mcp/mcp_sessions.h"
 #include "proto/proto.h"
 #include "run/run.h"
+#include "run/run_opts.h"
+#include "run/run_workspace.h"
 #include "sandbox/files.h"
 #include "sandbox/sandbox.h"
 
@@ -69,9 +71,13 @@ static const char *const tool_defs[] = {
     "{\"name\": \"sandbox_create\", \"title\": \"Create a session sandbox\","
     "\"description\": \"Starts a micro-VM that stays for several calls (sandbox_exec, "
     "sandbox_read_file, sandbox_write_file, sandbox_list_files) until sandbox_destroy, or until "
-    "it is idle for 10 minutes. At most 4 at once. No network, nothing of the host.\","
-    "\"inputSchema\": {\"type\": \"object\", \"properties\": {}, \"additionalProperties\": "
-    "false},"
+    "it is idle for 10 minutes. At most 4 at once. No network, nothing of the host — unless "
+    "`workspace` names a host directory (one the server was started with --workspace-root "
+    "for): it is copied in as /workspace, and workspace_apply brings changes back after a "
+    "human approves them.\","
+    "\"inputSchema\": {\"type\": \"object\", \"properties\": {\"workspace\": {\"type\": "
+    "\"string\", \"description\": \"a host directory to copy in as /workspace\"}}, "
+    "\"additionalProperties\": false},"
     "\"outputSchema\": {\"type\": \"object\", \"properties\": {\"sandbox\": {\"type\": "
     "\"string\"}, \"idle_ttl_s\": {\"type\": \"integer\"}}, \"required\": [\"sandbox\"]},"
     "\"annotations\": {\"readOnlyHint\": false, \"destructiveHint\": false, "
@@ -128,6 +134,22 @@ static const char *const tool_defs[] = {
     "\"annotations\": {\"readOnlyHint\": true, \"destructiveHint\": false, "
     "\"idempotentHint\": true, \"openWorldHint\": false}}",
 
+    "{\"name\": \"workspace_apply\", \"title\": \"Apply a session's workspace to the host\","
+    "\"description\": \"Compares the session's /workspace with the host directory it came from "
+    "and, after a human approves the Diff Card (files added, modified, deleted; unified diffs), "
+    "applies the changes all or nothing. Without an approver the answer is no: the change set "
+    "is kept and a human can apply it with `luminaguard changes apply ID`.\","
+    "\"inputSchema\": {\"type\": \"object\", \"properties\": {" SANDBOX_PROP "},"
+    "\"required\": [\"sandbox\"], \"additionalProperties\": false},"
+    "\"outputSchema\": {\"type\": \"object\", \"properties\": {\"applied\": {\"type\": "
+    "\"boolean\"}, \"changes\": {\"type\": \"integer\"}, \"added\": {\"type\": "
+    "\"integer\"}, \"modified\": {\"type\": \"integer\"}, \"deleted\": {\"type\": "
+    "\"integer\"}, \"mode_changes\": {\"type\": \"integer\"}, \"kept\": {\"type\": "
+    "\"string\", \"description\": \"the change set's id when it was not applied\"}}, "
+    "\"required\": [\"applied\", \"changes\"]},"
+    "\"annotations\": {\"readOnlyHint\": false, \"destructiveHint\": true, "
+    "\"idempotentHint\": false, \"openWorldHint\": false}}",
+
     "{\"name\": \"sandbox_destroy\", \"title\": \"Destroy a session sandbox\","
     "\"description\": \"Destroys the session sandbox and everything in it, and checks that "
     "nothing of it is left.\","
@@ -169,6 +191,7 @@ int mcp_tool_exists(const char *name)
                                             "sandbox_read_file",
                                             "sandbox_write_file",
                                             "sandbox_list_files",
+                                            "workspace_apply",
                                             "sandbox_destroy"};
 
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -469,6 +492,52 @@ static const char *path_arg(json_t *args, json_t **r)
         return json_string_value(p);
 }
 
+/*
+ * RED: the sandbox's /workspace against the host directory it came from,
+ * as a change set, through the approval cliff (src/run/run_workspace.c),
+ * applied all or nothing. Nobody to ask means no, and the set is kept.
+ */
+static json_t *workspace_apply(const char *home, struct mcp_sessions *ss, struct mcp_session *s,
+                               struct agent_conn *c, int pidfd, int intr_fd)
+{
+        struct run_opts o = {.approve = ss->approve, .approve_timeout_ms = ss->approve_timeout_ms};
+        struct lg_err *err = NULL;
+        json_t *r;
+        size_t n;
+        int st;
+
+        if (s->ws == NULL)
+                return tool_error("sandbox %s has no workspace: create it with `workspace`", s->id);
+        if (run_ws_copy_out(s->ws, home, c, pidfd, intr_fd, &err) < 0) {
+                r = tool_error("%s", err ? err->msg : "copy out failed");
+                err_free(&err);
+                return r;
+        }
+        n = s->ws->cs.n;
+        st = run_ws_settle(s->ws, home, &o, NULL, intr_fd, &err);
+        if (st < 0 || st == RUN_WS_UNAUDITED) {
+                r = tool_error("%s", err ? err->msg : "the change set could not be decided");
+                err_free(&err);
+                return r;
+        }
+        r = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "applied", st == RUN_WS_DONE && n > 0,
+                      "changes", (json_int_t)n, "added", (json_int_t)s->ws->cs.added, "modified",
+                      (json_int_t)s->ws->cs.modified, "deleted", (json_int_t)s->ws->cs.deleted,
+                      "mode_changes", (json_int_t)s->ws->cs.chmodded);
+        if (st == RUN_WS_NOT_APPLIED) {
+                json_object_set_new(r, "kept", json_string(s->ws->cs.id));
+                json_object_set_new(r, "how",
+                                    json_string("not approved (nobody to ask, denied, timed out "
+                                                "or in conflict): a human can review and apply "
+                                                "it with `luminaguard changes show|apply ID`"));
+        } else if (n > 0 && run_ws_repack(s->ws, home, &err) < 0) {
+                /* Applied; later applies of this session would compare against stale state. */
+                json_object_set_new(r, "warning", json_string(err->msg));
+                err_free(&err);
+        }
+        return tool_ok(r);
+}
+
 static json_t *session_call(const char *home, struct mcp_sessions *ss, const char *name,
                             json_t *args, int intr_fd)
 {
@@ -478,7 +547,12 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
         char id[64];
 
         if (strcmp(name, "sandbox_create") == 0) {
-                if (mcp_session_create(ss, intr_fd, id, sizeof(id), &err) < 0)
+                json_t *wsj = json_object_get(args, "workspace");
+
+                if (wsj != NULL && (!json_is_string(wsj) || json_string_length(wsj) == 0))
+                        return tool_error("`workspace` must be a host directory's path");
+                if (mcp_session_create(ss, intr_fd, json_string_value(wsj), id, sizeof(id), &err) <
+                    0)
                         r = tool_error("%s", err ? err->msg : "cannot create a sandbox");
                 else
                         r = tool_ok(json_pack("{s:s, s:I}", "sandbox", id, "idle_ttl_s",
@@ -509,6 +583,9 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                 struct run_result res = {0};
 
                 r = cmd_args_parse(args, &a);
+                /* A session with a workspace works in it unless told otherwise. */
+                if (r == NULL && a.rq.workdir == NULL && s->ws != NULL)
+                        a.rq.workdir = WS_GUEST_DIR;
                 if (r == NULL) {
                         if (run_exec_on(home, s->id, c, pidfd, &a.rq, intr_fd, &res, &err) < 0)
                                 r = tool_error("%s", err ? err->msg : "the sandbox failed");
@@ -598,6 +675,8 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                                                       (json_int_t)len));
                 }
                 free(bin);
+        } else if (strcmp(name, "workspace_apply") == 0) {
+                r = workspace_apply(home, ss, s, c, pidfd, intr_fd);
         } else if (strcmp(name, "sandbox_list_files") == 0) {
                 static const char *const types[] = {"other", "file", "directory", "symlink"};
                 const char *path = path_arg(args, &r);

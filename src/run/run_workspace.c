@@ -274,15 +274,24 @@ int run_ws_copy_out(struct run_ws *w, const char *home, struct agent_conn *c, in
         uint64_t limit = w->lim.max_bytes + (uint64_t)w->lim.max_entries * 2048 + (1u << 20);
         int fd = tmpfile_in(home, err), r;
 
+        char id[80];
+
         if (fd < 0)
                 return fd;
+        /* A session may copy out again: the last change set was decided, a new one starts. */
+        ws_changeset_free(&w->cs);
+        w->have_changes = 0;
+        if (w->outs++ == 0)
+                snprintf(id, sizeof(id), "%s", w->sandbox);
+        else
+                snprintf(id, sizeof(id), "%s-%u", w->sandbox, w->outs);
         r = guest_tar(c, vmm_pidfd, "cd " WS_GUEST_DIR " && exec tar -c -f - .", -1, fd, limit,
                       intr_fd, "copy the workspace out of the sandbox", err);
         if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
                 r = err_set(err, LG_EK_INTERNAL, errno, "rewind the workspace tar stream");
-        snprintf(store, sizeof(store), "%s/changes/%s", home, w->sandbox);
+        snprintf(store, sizeof(store), "%s/changes/%s", home, id);
         if (r == 0) {
-                r = ws_unpack(fd, &w->m, w->dir, store, w->sandbox, &w->lim, &w->cs, err);
+                r = ws_unpack(fd, &w->m, w->dir, store, id, &w->lim, &w->cs, err);
                 w->have_changes = r == 0;
                 if (r < 0 && fs_remove_tree(store) < 0)
                         log_warn("could not remove %s", store);
@@ -482,6 +491,20 @@ int run_ws_settle(struct run_ws *w, const char *home, const struct run_opts *o,
                 close(w->lock_fd);
         w->lock_fd = -1;
         err_sanitise(err);
+        return r;
+}
+
+int run_ws_repack(struct run_ws *w, const char *home, struct lg_err **err)
+{
+        int fd = tmpfile_in(home, err), r;
+
+        if (fd < 0)
+                return fd;
+        ws_manifest_free(&w->m);
+        r = ws_pack(w->dir, fd, &w->lim, &w->m, err);
+        if (w->tar_fd >= 0)
+                close(w->tar_fd);
+        w->tar_fd = fd;
         return r;
 }
 

@@ -26,6 +26,7 @@ struct run_ws {
         int lock_fd; /* the change set's lock (run_ws_lock) while it is decided, else -1 */
         int have_changes;
         char sandbox[64];
+        unsigned outs; /* copy-outs so far: the second and later name their store <sandbox>-<n> */
 };
 
 /* What run_ws_settle() and run_ws_decide() report (>= 0), besides < 0 with *err. */
@@ -97,6 +98,13 @@ int run_ws_decide(const char *home, const struct ws_changeset *cs, const char *s
  * < 0 with *err (LG_EK_USAGE when there is no such store).
  */
 int run_ws_lock(const char *store, const char *id, int wait, struct lg_err **err)
+    __attribute__((warn_unused_result));
+
+/*
+ * After an apply, DIR holds the sandbox's workspace: pack it again so that
+ * the next change set (a long-lived MCP session) is against what DIR is now.
+ */
+int run_ws_repack(struct run_ws *w, const char *home, struct lg_err **err)
     __attribute__((warn_unused_result));
 
 void run_ws_free(struct run_ws *w);

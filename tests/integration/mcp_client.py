@@ -340,6 +340,38 @@ def case_signal():
           % (time.time() - t0, rc))
 
 
+def case_workspace():
+    root = os.environ["LG_WS_ROOT"]
+    proj = os.path.join(root, "proj")
+    s = Server("--workspace-root", root)
+    s.init()
+    r = call(s, 1, "sandbox_create", {"workspace": "/etc"})
+    check(r["isError"] and "not inside" in r["content"][0]["text"], "a workspace outside the roots: %s" % r)
+    r = call(s, 2, "sandbox_create", {"workspace": proj})
+    sb = r["structuredContent"]["sandbox"]
+    r = call(s, 3, "sandbox_exec", {"sandbox": sb, "command":
+                                    "pwd; cat README; echo more >> README; echo new > added"})
+    check(r["structuredContent"]["stdout"] == "/workspace\nhello\n", "the workspace is in: %s" % r)
+    r = call(s, 4, "workspace_apply", {"sandbox": sb})
+    sc = r["structuredContent"]
+    check(not r["isError"] and sc["applied"] is False and sc["changes"] == 2 and
+          sc["kept"] == sb, "no approver: not applied, kept: %s" % r)
+    check(open(os.path.join(proj, "README")).read() == "hello\n" and
+          not os.path.exists(os.path.join(proj, "added")), "the host directory is untouched")
+    listed = subprocess.run([LG, "changes", "list"], capture_output=True, text=True).stdout
+    check(sb in listed, "kept for `luminaguard changes`: %s" % listed)
+    r = call(s, 5, "workspace_apply", {"sandbox": sb})
+    check(r["structuredContent"]["kept"] == sb + "-2", "a second change set of its own: %s" % r)
+    r = call(s, 6, "workspace_apply", {"sandbox": call(s, 7, "sandbox_create", {})["structuredContent"]["sandbox"]})
+    check(r["isError"] and "no workspace" in r["content"][0]["text"], str(r))
+    check(s.close() == 0, "exit status")
+    for k in (sb, sb + "-2"):
+        subprocess.run([LG, "changes", "drop", k], capture_output=True)
+    print("ok: a workspace outside --workspace-root is refused; inside, it is copied in; "
+          "workspace_apply without an approver applies nothing and keeps the change set for "
+          "`luminaguard changes`; each apply keeps its own")
+
+
 def case_eof_waits():
     s = Server()
     s.init()
@@ -354,4 +386,5 @@ def case_eof_waits():
 
 {"versions": case_versions, "malformed": case_malformed, "list": case_list, "run": case_run,
  "concurrent": case_concurrent_cancel_progress, "eof": case_eof_waits,
- "sessions": case_sessions, "ttl": case_ttl, "signal": case_signal}[CASE]()
+ "sessions": case_sessions, "ttl": case_ttl, "signal": case_signal,
+ "workspace": case_workspace}[CASE]()

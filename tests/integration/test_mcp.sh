@@ -11,8 +11,10 @@ T_SUITE=test_mcp
 it_setup "${1:-build}"
 "$LG" run -- true >/dev/null 2>&1 </dev/null # image and template
 PY=tests/integration/mcp_client.py
+export LG_WS_ROOT=$TMP/wsroot
+mkdir -p "$LG_WS_ROOT/proj" && echo hello >"$LG_WS_ROOT/proj/README"
 
-for c in versions malformed list run concurrent eof sessions ttl signal; do
+for c in versions malformed list run concurrent eof sessions ttl signal workspace; do
         t_begin "raw stdio: $c"
         out=$(timeout 300 python3 "$PY" "$LG" "$c" 2>&1); rc=$?
         if [ $rc -eq 0 ]; then T_NAME="$T_NAME — ${out#ok: }"; t_pass; else t_fail "$out"; fi
