@@ -713,7 +713,7 @@ json_t *mcp_tool_call(const char *home, struct mcp_sessions *ss, const char *nam
 {
         if (strcmp(name, "run") == 0)
                 return run_call(home, args, intr_fd);
-        if (strncmp(name, "sandbox_", 8) == 0 && mcp_tool_exists(name))
+        if (mcp_tool_exists(name)) /* every other tool works on a session */
                 return session_call(home, ss, name, args, intr_fd);
         return tool_error("unknown tool %s", name);
 }

@@ -136,7 +136,7 @@ def case_malformed():
 
 
 TOOLS = ["run", "sandbox_create", "sandbox_exec", "sandbox_read_file", "sandbox_write_file",
-         "sandbox_list_files", "sandbox_destroy"]
+         "sandbox_list_files", "workspace_apply", "sandbox_destroy"]
 
 
 def case_list():
@@ -152,7 +152,8 @@ def case_list():
             check(ann["openWorldHint"] is False, t["name"])
             if t["name"] in ("run", "sandbox_read_file", "sandbox_list_files"):
                 check(ann["readOnlyHint"] is True, t["name"])
-            if t["name"] in ("sandbox_destroy", "sandbox_write_file", "sandbox_exec"):
+            if t["name"] in ("sandbox_destroy", "sandbox_write_file", "sandbox_exec",
+                             "workspace_apply"):
                 check(ann["readOnlyHint"] is False and ann["destructiveHint"] is True, t["name"])
         pages += 1
         cursor = r["result"].get("nextCursor")
@@ -164,7 +165,7 @@ def case_list():
     check(s.request(4, "logging/setLevel", {"level": "debug"}).get("result") == {}, "setLevel")
     check(err_code(s.request(5, "logging/setLevel", {"level": "loud"})) == -32602, "bad level")
     check(s.close() == 0, "exit status")
-    print("ok: 7 tools over 3 pages of 3, with honest annotations and both schemas; cursors "
+    print("ok: 8 tools over 3 pages of 3, with honest annotations and both schemas; cursors "
           "checked; logging/setLevel")
 
 
@@ -372,6 +373,27 @@ def case_workspace():
           "`luminaguard changes`; each apply keeps its own")
 
 
+def case_workspace_tty():
+    """Run in a terminal (tmux): the server asks there; the test types 'y'."""
+    root = os.environ["LG_WS_ROOT"]
+    proj = os.path.join(root, "tty")
+    s = Server("--workspace-root", root, "--approve", "prompt")
+    s.init()
+    sb = call(s, 1, "sandbox_create", {"workspace": proj})["structuredContent"]["sandbox"]
+    call(s, 2, "sandbox_exec", {"sandbox": sb, "command": "echo approved > README; rm -f gone"})
+    r = call(s, 3, "workspace_apply", {"sandbox": sb}, 300)
+    sc = r["structuredContent"]
+    check(sc["applied"] is True and sc["changes"] == 2, str(r))
+    check(open(os.path.join(proj, "README")).read() == "approved\n" and
+          not os.path.exists(os.path.join(proj, "gone")), "applied to the host directory")
+    # The next apply compares against what the directory is now.
+    call(s, 4, "sandbox_exec", {"sandbox": sb, "command": "true"})
+    r = call(s, 5, "workspace_apply", {"sandbox": sb})
+    check(r["structuredContent"]["changes"] == 0, "nothing new: %s" % r)
+    check(s.close() == 0, "exit status")
+    print("ok: approved at the server's terminal, applied; the next apply sees no change")
+
+
 def case_eof_waits():
     s = Server()
     s.init()
@@ -387,4 +409,4 @@ def case_eof_waits():
 {"versions": case_versions, "malformed": case_malformed, "list": case_list, "run": case_run,
  "concurrent": case_concurrent_cancel_progress, "eof": case_eof_waits,
  "sessions": case_sessions, "ttl": case_ttl, "signal": case_signal,
- "workspace": case_workspace}[CASE]()
+ "workspace": case_workspace, "workspace_tty": case_workspace_tty}[CASE]()

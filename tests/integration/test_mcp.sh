@@ -20,6 +20,24 @@ for c in versions malformed list run concurrent eof sessions ttl signal workspac
         if [ $rc -eq 0 ]; then T_NAME="$T_NAME — ${out#ok: }"; t_pass; else t_fail "$out"; fi
 done
 
+t_begin "workspace_apply approved at the server's own terminal (tmux)"
+if command -v tmux >/dev/null; then
+        trap 'tm_kill_all; rm -rf "$TMP"' EXIT
+        mkdir -p "$LG_WS_ROOT/tty" && echo before >"$LG_WS_ROOT/tty/README" && echo x >"$LG_WS_ROOT/tty/gone"
+        tm_start w "LG_WS_ROOT=$LG_WS_ROOT python3 $PY $LG workspace_tty >$TMP/wtty 2>&1"
+        if tm_wait w "approve?" 120; then
+                tm_screen w >"$TMP/wscreen"
+                tm_keys w y Enter
+                tm_done w 120
+                if grep -q "^ok:" "$TMP/wtty" && grep -q "workspace.apply" "$TMP/wscreen" &&
+                        grep -q -- "+approved" "$TMP/wscreen"; then T_NAME="$T_NAME — $(sed 's/^ok: //' "$TMP/wtty")"; t_pass
+                else t_fail "$(cat "$TMP/wtty") $(tail -5 "$TMP/wscreen")"; fi
+        else t_fail "no prompt: $(tm_screen w | tail -5) $(cat "$TMP/wtty")"; fi
+        tm_kill w
+else
+        t_fail "tmux is not installed (scripts/deps.sh installs it)"
+fi
+
 INSPECTOR_VERSION=1.0.3
 NPM_DIR=$LUMINAGUARD_HOME/npm/inspector-cli-$INSPECTOR_VERSION
 t_begin "a real client: @modelcontextprotocol/inspector-cli $INSPECTOR_VERSION lists and calls"
@@ -44,7 +62,7 @@ else
                 python3 -c '
 import json, sys
 tools = json.load(open(sys.argv[1]))["tools"]
-assert [t["name"] for t in tools][0] == "run" and len(tools) == 7, tools
+assert [t["name"] for t in tools][0] == "run" and len(tools) == 8, tools
 assert tools[0]["annotations"]["readOnlyHint"] is True
 r = json.load(open(sys.argv[2]))
 sc = r["structuredContent"]
