@@ -44,6 +44,7 @@ step "integration: approvers in tmux (prompt, TUI)" tests/integration/test_appro
 step "integration: workspace sync and approval (vm)" env LG_BACKEND=vm tests/integration/test_workspace.sh build
 step "integration: workspace sync and approval (process)" env LG_BACKEND=process tests/integration/test_workspace.sh build
 step "integration: MCP server (stdio; raw client and inspector-cli)" tests/integration/test_mcp.sh build
+step "integration: MCP gateway (server-filesystem, server-everything)" tests/integration/test_gateway.sh build
 # The attack suite (tests/security) as users run it: through the binary.
 step "security: luminaguard validate security" build/bin/luminaguard --home "$LG_TEST_HOME" validate security
 if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
@@ -59,6 +60,7 @@ if [ "${LG_SKIP_SAN:-0}" != 1 ]; then
         step "integration: approvers in tmux (ASan+UBSan)" tests/integration/test_approvers.sh build-san
         step "integration: workspace sync, process (ASan+UBSan)" env LG_BACKEND=process tests/integration/test_workspace.sh build-san
         step "integration: MCP server (ASan+UBSan)" tests/integration/test_mcp.sh build-san
+        step "integration: MCP gateway (ASan+UBSan)" tests/integration/test_gateway.sh build-san
 fi
 # Every suite above appended to the test home's audit log, several at once: it must be whole.
 step "the test home's audit log is intact" build/bin/luminaguard --home "$LG_TEST_HOME" audit verify

@@ -5,6 +5,9 @@
 #include "common/parse.h"
 #include "mcp/mcp.h"
 #include "policy/approver.h"
+#include "policy/policy.h"
+#include "run/run_job.h"
+#include "run/run_opts.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,7 +17,8 @@
 #include <unistd.h>
 
 static const char mcp_usage[] =
-    "usage: luminaguard mcp [--workspace-root DIR]... [--approve deny|prompt|tui]\n"
+    "usage: luminaguard mcp [--upstream 'CMD ARGS']... [--workspace-root DIR]...\n"
+    "                       [--approve deny|prompt|tui] [--policy FILE]\n"
     "                       [--session-ttl DUR] [--page-size N]\n"
     "\n"
     "An MCP server on stdin/stdout (JSON-RPC 2.0, one message a line; protocol\n"
@@ -29,8 +33,13 @@ static const char mcp_usage[] =
     "Diagnostics go to stderr. A client configuration:\n"
     "  {\"mcpServers\": {\"luminaguard\": {\"command\": \"luminaguard\", \"args\": [\"mcp\"]}}}\n"
     "\n"
+    "  --upstream 'CMD ARGS'  a gateway in front of another MCP server (stdio; repeatable):\n"
+    "                     its tools are listed as <name>__<tool>; calls that change\n"
+    "                     anything wait for approval, every call is audited\n"
     "  --workspace-root DIR  sandbox_create may take directories below DIR as its\n"
     "                     workspace (repeatable; default: none)\n"
+    "  --policy FILE      policy rules (allow|deny tool GLOB); default\n"
+    "                     $LUMINAGUARD_HOME/policy when it exists\n"
     "  --approve MODE     who approves workspace_apply: deny (default), prompt or tui\n"
     "                     on the server's controlling terminal\n"
     "  --session-ttl DUR  destroy a session sandbox idle this long (default 10m)\n"
@@ -44,6 +53,7 @@ int cmd_mcp(int argc, char **argv)
                              .approve_timeout_ms = APPROVE_DEFAULT_TIMEOUT_MS};
         struct lg_err *err = NULL;
         char home[PATH_MAX];
+        const char *policy_file = NULL;
         uint64_t v;
         int st;
 
@@ -66,6 +76,19 @@ int cmd_mcp(int argc, char **argv)
                         o.workspace_roots = roots;
                         o.n_roots++;
                         i++;
+                        continue;
+                }
+                if (strcmp(argv[i], "--policy") == 0 && i + 1 < argc) {
+                        policy_file = argv[++i];
+                        continue;
+                }
+                if (strcmp(argv[i], "--upstream") == 0 && i + 1 < argc) {
+                        char **u = realloc(o.upstreams, (o.n_upstreams + 1) * sizeof(*u));
+
+                        if (u == NULL)
+                                return LG_EXIT_INTERNAL;
+                        o.upstreams = u;
+                        o.upstreams[o.n_upstreams++] = argv[++i];
                         continue;
                 }
                 if (strcmp(argv[i], "--approve") == 0 && i + 1 < argc) {
@@ -100,6 +123,17 @@ int cmd_mcp(int argc, char **argv)
         if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
         o.home = home;
+        /* The operator's rules for upstream tools: <home>/policy when it exists. */
+        {
+                static struct policy rules;
+                struct run_opts ro = {.policy_file = policy_file};
+
+                if (run_load_policy(home, &ro, &rules, &o.policy, &err) < 0) {
+                        st = cli_report(err);
+                        err_free(&err);
+                        return st;
+                }
+        }
         if (mcp_serve(&o, &err) < 0) {
                 st = cli_report(err);
                 err_free(&err);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct lg_err;
+struct policy;
 
 #define MCP_MAX_CALLS 8 /* tools/call in flight; more are answered with an error */
 
@@ -23,7 +24,10 @@ struct mcp_opts {
         uint64_t session_ttl_ms; /* idle session sandboxes go after this; 0 = default */
         char **workspace_roots;  /* --workspace-root, resolved; sessions may take dirs below */
         size_t n_roots;
-        int approve; /* enum approve_mode for workspace_apply */
+        int approve;      /* enum approve_mode for workspace_apply and upstream calls */
+        char **upstreams; /* --upstream commands (the gateway), n_upstreams of them */
+        size_t n_upstreams;
+        const struct policy *policy; /* the policy file's rules, or NULL */
         uint64_t approve_timeout_ms;
 };
 

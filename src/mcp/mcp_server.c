@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "common/monotime.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/gateway.h"
+#include "mcp/upstream.h"
 #include "mcp/mcp_sessions.h"
 #include "mcp/mcp_tools.h"
 
@@ -49,6 +51,7 @@ struct mcp_server {
         char version[16];
         int log_level; /* index into levels[]; messages at or above it are sent */
         struct mcp_sessions sessions;
+        struct gateway gw;
 };
 
 static const char *const levels[] = {"debug", "info",     "notice", "warning",
@@ -110,6 +113,8 @@ static json_t *initialize(struct mcp_server *s, json_t *params)
 static void tools_list(struct mcp_server *s, json_t *id, json_t *params)
 {
         json_t *all = mcp_tools_list(), *page = json_array(), *res;
+
+        gateway_list(&s->gw, all);
         const char *cursor = json_string_value(json_object_get(params, "cursor"));
         size_t start = 0, n = json_array_size(all), size = s->o->page_size ? s->o->page_size : n;
         char *end = NULL, next[32];
@@ -157,8 +162,11 @@ static void *call_worker(void *arg)
         json_t *result;
 
         client_log(s, 0, json_string_value(c->name));
-        result = mcp_tool_call(s->o->home, &s->sessions, json_string_value(c->name), c->args,
-                               c->cancel_fd);
+        if (gateway_has(&s->gw, json_string_value(c->name)))
+                result = gateway_call(&s->gw, json_string_value(c->name), c->args, c->cancel_fd);
+        else
+                result = mcp_tool_call(s->o->home, &s->sessions, json_string_value(c->name),
+                                       c->args, c->cancel_fd);
         pthread_mutex_lock(&s->lock);
         /* A cancelled request gets no answer (the client has forgotten it). */
         if (c->cancelled)
@@ -228,7 +236,8 @@ static void tools_call(struct mcp_server *s, json_t *id, json_t *params, uint64_
                            "tools/call needs a tool name and an arguments object");
                 return;
         }
-        if (!mcp_tool_exists(json_string_value(name))) {
+        if (!mcp_tool_exists(json_string_value(name)) &&
+            !gateway_has(&s->gw, json_string_value(name))) {
                 send_error(s, id, JSONRPC_INVALID_PARAMS, "unknown tool");
                 return;
         }
@@ -394,6 +403,22 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
         s.sessions.n_roots = o->n_roots;
         s.sessions.approve = (enum approve_mode)o->approve;
         s.sessions.approve_timeout_ms = o->approve_timeout_ms;
+        s.gw.ctx = (struct approve_ctx){.home = o->home,
+                                        .policy = o->policy,
+                                        .mode = (enum approve_mode)o->approve,
+                                        .timeout_ms = (int)o->approve_timeout_ms,
+                                        .intr_fd = -1};
+        for (size_t i = 0; i < o->n_upstreams; i++) {
+                if (gateway_add(&s.gw, o->upstreams[i], err) < 0) {
+                        gateway_free(&s.gw);
+                        mcp_sessions_free(&s.sessions);
+                        pthread_mutex_destroy(&s.lock);
+                        close(sfd);
+                        return -1;
+                }
+                log_info("mcp: upstream %s: %zu tools", s.gw.up[i]->prefix,
+                         json_array_size(s.gw.up[i]->tools));
+        }
         jsonrpc_reader_init(&rd, o->in_fd);
         for (;;) {
                 struct pollfd p[2] = {{.fd = o->in_fd, .events = POLLIN},
@@ -499,6 +524,7 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
         reap_calls(&s);
         /* Every session sandbox goes with the server: destroyed and verified. */
         mcp_sessions_free(&s.sessions);
+        gateway_free(&s.gw);
         jsonrpc_reader_free(&rd);
         pthread_mutex_destroy(&s.lock);
         close(sfd);

@@ -394,6 +394,121 @@ def case_workspace_tty():
     print("ok: approved at the server's terminal, applied; the next apply sees no change")
 
 
+def gateway_server(*extra):
+    fs, ev, root = os.environ["FS_BIN"], os.environ["EV_BIN"], os.environ["FS_ROOT"]
+    return Server("--upstream", "%s %s" % (fs, root), "--upstream", ev, *extra)
+
+
+FS = "secure-filesystem-server__"
+
+
+def audit_events(n=40):
+    out = subprocess.run([LG, "audit", "tail", "-n", str(n)], capture_output=True, text=True).stdout
+    return out
+
+
+def case_gateway():
+    root = os.environ["FS_ROOT"]
+    s = gateway_server()
+    s.init()
+    tools = []
+    cursor = None
+    names = [t["name"] for t in s.request(1, "tools/list")["result"]["tools"]]
+    check(FS + "read_text_file" in names and FS + "write_file" in names and
+          "everything__get-sum" in names and "run" in names, "tools of both upstreams: %s" % names)
+    r = call(s, 2, FS + "read_text_file", {"path": os.path.join(root, "a.txt")})
+    check(not r.get("isError") and r["content"][0]["text"] == "host file\n", "GREEN read: %s" % r)
+    r = call(s, 3, "everything__get-sum", {"a": 2, "b": 3})
+    check(not r.get("isError") and "5" in r["content"][0]["text"], "GREEN get-sum: %s" % r)
+    r = call(s, 4, FS + "write_file", {"path": os.path.join(root, "b.txt"), "content": "x"})
+    check(r.get("isError") and "denied" in r["content"][0]["text"] and
+          not os.path.exists(os.path.join(root, "b.txt")), "RED write denied: %s" % r)
+    r = call(s, 5, FS + "move_file", {"source": os.path.join(root, "a.txt"),
+                                      "destination": os.path.join(root, "c.txt")})
+    check(r.get("isError") and os.path.exists(os.path.join(root, "a.txt")), "RED move denied")
+    log = audit_events(12)
+    check("tool.call" in log and "tool.result" in log and '"verdict": "RED"' not in log, "audited")
+    check('tool="write_file"' in log and 'decision="no-approver"' in log and
+          'tool="read_text_file"' in log, "every call audited: %s" % log[-800:])
+    check(s.close() == 0, "exit status")
+    print("ok: both upstreams' tools listed under their names; reads (GREEN) forwarded; write "
+          "and move (RED) denied without an approver, nothing changed on the host; every call "
+          "audited with its decision")
+
+
+def case_gateway_policy():
+    root = os.environ["FS_ROOT"]
+    pol = os.path.join(os.environ["TMPDIR_T"], "policy")
+    open(pol, "w").write("allow tool write_file\ndeny tool *read_text*\n")
+    s = gateway_server("--policy", pol)
+    s.init()
+    r = call(s, 1, FS + "write_file", {"path": os.path.join(root, "p.txt"), "content": "policy"})
+    check(not r.get("isError") and open(os.path.join(root, "p.txt")).read() == "policy",
+          "allowed by the policy file: %s" % r)
+    r = call(s, 2, FS + "read_text_file", {"path": os.path.join(root, "a.txt")})
+    check(r.get("isError") and "denied" in r["content"][0]["text"], "denied by the policy file")
+    check(s.close() == 0, "exit status")
+    print("ok: a policy file's allow lets a RED tool through, its deny stops a GREEN one")
+
+
+def case_gateway_crash():
+    s = gateway_server()
+    s.init()
+    call(s, 1, "everything__get-sum", {"a": 1, "b": 1})
+    def kill_upstream():
+        # Its processes, not the gateway's (whose argv names it too).
+        killed = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == s.p.pid:
+                continue
+            try:
+                argv = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if any(os.environ["EV_BIN"].encode() in a for a in argv) and LG.encode() not in argv[0]:
+                try:
+                    os.kill(int(pid), 9)
+                    killed += 1
+                except OSError:
+                    pass
+        check(killed > 0, "found the upstream to kill")
+        time.sleep(0.5)
+
+    kill_upstream()
+    r = call(s, 2, "everything__get-sum", {"a": 1, "b": 2})
+    check(r.get("isError") and "restarting in" in r["content"][0]["text"],
+          "a dead upstream: a clear error while it backs off: %s" % r)
+    time.sleep(1.2)
+    r = call(s, 3, "everything__get-sum", {"a": 1, "b": 2})
+    check(not r.get("isError") and "3" in r["content"][0]["text"], "restarted: %s" % r)
+    kill_upstream()
+    check(call(s, 5, "everything__get-sum", {"a": 1, "b": 2}).get("isError"), "second death")
+    time.sleep(2.2)
+    check(not call(s, 6, "everything__get-sum", {"a": 1, "b": 2}).get("isError"), "back again")
+    kill_upstream()
+    r = call(s, 7, "everything__get-sum", {"a": 1, "b": 2})
+    check(r.get("isError") and "keeps failing" in r["content"][0]["text"],
+          "the third death in a minute opens the circuit: %s" % r)
+    r = call(s, 4, FS + "read_text_file", {"path": os.path.join(os.environ["FS_ROOT"], "a.txt")})
+    check(not r.get("isError"), "the other upstream was never affected")
+    check(s.close() == 0, "exit status")
+    print("ok: an upstream that dies gives a clear error, is restarted after a backoff that "
+          "doubles, the third death in a minute opens the circuit, and the other upstream is "
+          "untouched")
+
+
+def case_gateway_tty():
+    root = os.environ["FS_ROOT"]
+    s = gateway_server("--approve", "prompt")
+    s.init()
+    r = call(s, 1, FS + "write_file", {"path": os.path.join(root, "approved.txt"),
+                                       "content": "written after approval"}, 300)
+    check(not r.get("isError") and
+          open(os.path.join(root, "approved.txt")).read() == "written after approval", str(r))
+    check(s.close() == 0, "exit status")
+    print("ok: a RED upstream call shown as a card and approved at the terminal is forwarded")
+
+
 def case_eof_waits():
     s = Server()
     s.init()
@@ -409,4 +524,6 @@ def case_eof_waits():
 {"versions": case_versions, "malformed": case_malformed, "list": case_list, "run": case_run,
  "concurrent": case_concurrent_cancel_progress, "eof": case_eof_waits,
  "sessions": case_sessions, "ttl": case_ttl, "signal": case_signal,
- "workspace": case_workspace, "workspace_tty": case_workspace_tty}[CASE]()
+ "workspace": case_workspace, "workspace_tty": case_workspace_tty, "gateway": case_gateway,
+ "gateway_policy": case_gateway_policy, "gateway_crash": case_gateway_crash,
+ "gateway_tty": case_gateway_tty}[CASE]()
