@@ -134,10 +134,11 @@ int cmd_mcp(int argc, char **argv)
                         return st;
                 }
         }
+        st = 0;
         if (mcp_serve(&o, &err) < 0) {
                 st = cli_report(err);
                 err_free(&err);
-                return st;
         }
-        return 0;
+        free(o.upstreams); /* the strings are argv's; the roots went with the server */
+        return st;
 }
