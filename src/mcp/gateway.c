@@ -2,6 +2,7 @@
 #include "mcp/gateway.h"
 #include "audit/audit.h"
 #include "common/err.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/monotime.h"
 #include "mcp/upstream.h"
@@ -17,18 +18,36 @@
 #define GATEWAY_CALL_MS (10 * 60 * 1000) /* an upstream call that never answers */
 #define SEP             "__"
 
-/* A prefix from the server's name: "mcp-servers/everything" -> "everything". */
+/*
+ * A prefix from the server's name: "mcp-servers/everything" -> "everything".
+ * Never with "__" or a trailing "_": <prefix>__<tool> must split one way only.
+ */
 static void make_prefix(const char *name, size_t idx, char *out, size_t outsz)
 {
         const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
         size_t j = 0;
 
-        for (; *base && j + 1 < outsz && j < 32; base++)
-                out[j++] =
+        for (; *base && j + 1 < outsz && j < 32; base++) {
+                char ch =
                     isalnum((unsigned char)*base) || *base == '-' ? (char)tolower(*base) : '_';
+
+                if (ch == '_' && (j == 0 || out[j - 1] == '_'))
+                        continue;
+                out[j++] = ch;
+        }
+        while (j > 0 && out[j - 1] == '_')
+                j--;
         out[j] = '\0';
         if (j == 0)
                 snprintf(out, outsz, "upstream%zu", idx + 1);
+}
+
+static int prefix_taken(const struct gateway *g, const char *prefix)
+{
+        for (size_t i = 0; i < g->n; i++)
+                if (strcmp(g->up[i]->prefix, prefix) == 0)
+                        return 1;
+        return 0;
 }
 
 int gateway_add(struct gateway *g, const char *cmd, struct lg_err **err)
@@ -44,7 +63,15 @@ int gateway_add(struct gateway *g, const char *cmd, struct lg_err **err)
         if (u == NULL)
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "upstream");
         snprintf(prefix, sizeof(prefix), "upstream%zu", g->n + 1);
-        upstream_init(u, cmd, prefix);
+        {
+                char log[4096];
+
+                snprintf(log, sizeof(log), "%s/logs", g->ctx.home);
+                if (fs_mkdir_p(log, 0700) < 0)
+                        log_warn("cannot create %s: upstream stderr is lost", log);
+                snprintf(log, sizeof(log), "%s/logs/upstream%zu.log", g->ctx.home, g->n + 1);
+                upstream_init(u, cmd, prefix, log);
+        }
         r = upstream_ensure(u, err);
         if (r < 0) {
                 upstream_free(u);
@@ -53,11 +80,16 @@ int gateway_add(struct gateway *g, const char *cmd, struct lg_err **err)
         }
         /* Named after what it says it is, unique among the upstreams. */
         make_prefix(u->server_name, g->n, prefix, sizeof(prefix));
-        for (size_t i = 0; i < g->n; i++)
-                if (strcmp(g->up[i]->prefix, prefix) == 0)
-                        snprintf(prefix + strlen(prefix), sizeof(prefix) - strlen(prefix), "%zu",
-                                 g->n + 1);
+        {
+                char base[40];
+
+                snprintf(base, sizeof(base), "%.32s", prefix);
+                for (unsigned k = 2; prefix_taken(g, prefix); k++)
+                        snprintf(prefix, sizeof(prefix), "%s-%u", base, k);
+        }
+        pthread_mutex_lock(&u->lock);
         snprintf(u->prefix, sizeof(u->prefix), "%s", prefix);
+        pthread_mutex_unlock(&u->lock);
         g->up[g->n++] = u;
         return 0;
 }
@@ -66,15 +98,13 @@ void gateway_list(struct gateway *g, json_t *tools)
 {
         for (size_t i = 0; i < g->n; i++) {
                 struct upstream *u = g->up[i];
-                struct lg_err *err = NULL;
                 size_t k;
                 json_t *t;
 
-                if (upstream_ensure(u, &err) < 0) {
-                        log_warn("%s", err->msg);
-                        err_free(&err);
-                        continue; /* listed again once it is back */
-                }
+                /*
+                 * The last list it gave, even while it is down: a call restarts it
+                 * (on a worker, never here on the main loop).
+                 */
                 pthread_mutex_lock(&u->lock);
                 json_array_foreach(u->tools, k, t)
                 {

@@ -26,17 +26,41 @@
 
 extern char **environ;
 
-void upstream_init(struct upstream *u, const char *cmd, const char *prefix)
+void upstream_init(struct upstream *u, const char *cmd, const char *prefix, const char *log_path)
 {
         memset(u, 0, sizeof(*u));
         u->cmd = strdup(cmd);
+        u->log_path = strdup(log_path);
         snprintf(u->prefix, sizeof(u->prefix), "%s", prefix);
         u->pid = -1;
         u->to_fd = u->from_fd = -1;
         u->next_id = 1;
         u->backoff_ms = UPSTREAM_BACKOFF0;
         pthread_mutex_init(&u->lock, NULL);
+        pthread_mutex_init(&u->wlock, NULL);
         pthread_cond_init(&u->cv, NULL);
+}
+
+/*
+ * One message to the upstream, whole. A dead upstream's pipe raises SIGPIPE
+ * at the writing thread; it is blocked there and taken back here, so it is
+ * never read as a request to stop (mcp_server.c's signalfd).
+ */
+static int upstream_write(struct upstream *u, json_t *msg)
+{
+        static const struct timespec zero = {0, 0};
+        sigset_t pipe_set;
+        int r;
+
+        pthread_mutex_lock(&u->wlock);
+        r = u->to_fd >= 0 ? jsonrpc_write(u->to_fd, msg) : (json_decref(msg), -EPIPE);
+        pthread_mutex_unlock(&u->wlock);
+        if (r == -EPIPE) {
+                sigemptyset(&pipe_set);
+                sigaddset(&pipe_set, SIGPIPE);
+                (void)sigtimedwait(&pipe_set, NULL, &zero);
+        }
+        return r;
 }
 
 /* The reader: responses to their waiters, pings answered, the rest ignored; EOF is death. */
@@ -76,16 +100,12 @@ static void *reader(void *arg)
                                 const char *method =
                                     json_string_value(json_object_get(m, "method"));
 
-                                pthread_mutex_lock(&u->lock);
                                 if (method && strcmp(method, "ping") == 0)
-                                        (void)jsonrpc_write(u->to_fd,
-                                                            jsonrpc_result(id, json_object()));
+                                        (void)upstream_write(u, jsonrpc_result(id, json_object()));
                                 else
-                                        (void)jsonrpc_write(
-                                            u->to_fd,
-                                            jsonrpc_error(id, JSONRPC_METHOD_NOT_FOUND,
-                                                          "not supported by the gateway", NULL));
-                                pthread_mutex_unlock(&u->lock);
+                                        (void)upstream_write(
+                                            u, jsonrpc_error(id, JSONRPC_METHOD_NOT_FOUND,
+                                                             "not supported by the gateway", NULL));
                         }
                         json_decref(m);
                         continue;
@@ -104,6 +124,7 @@ static void *reader(void *arg)
         jsonrpc_reader_free(&rd);
         pthread_mutex_lock(&u->lock);
         u->alive = 0;
+        u->died_ms = mono_ms();
         pthread_cond_broadcast(&u->cv);
         pthread_mutex_unlock(&u->lock);
         return NULL;
@@ -112,28 +133,36 @@ static void *reader(void *arg)
 /* Reap a dead or stopped process and its reader; count a crash. Caller holds no lock. */
 static void upstream_reap(struct upstream *u, int crashed)
 {
-        int st;
+        int st, to, from;
 
         if (u->pid > 0) {
-                kill(u->pid, SIGTERM);
+                /* Its own session: the group is /bin/sh and whatever it started (npx, node). */
+                kill(-u->pid, SIGTERM);
                 for (int i = 0; i < 20 && waitpid(u->pid, &st, WNOHANG) == 0; i++)
                         usleep(50000);
-                if (waitpid(u->pid, &st, WNOHANG) == 0) {
-                        kill(u->pid, SIGKILL);
+                kill(-u->pid, SIGKILL);
+                if (waitpid(u->pid, &st, WNOHANG) == 0)
                         waitpid(u->pid, &st, 0);
-                }
         }
-        if (u->to_fd >= 0)
-                close(u->to_fd);
+        /* Writers look at to_fd under wlock: it is never closed under them. */
+        pthread_mutex_lock(&u->wlock);
+        to = u->to_fd;
+        u->to_fd = -1;
+        pthread_mutex_unlock(&u->wlock);
+        if (to >= 0)
+                close(to);
         if (u->reader_running)
                 pthread_join(u->reader, NULL);
-        if (u->from_fd >= 0)
-                close(u->from_fd);
+        pthread_mutex_lock(&u->lock);
+        from = u->from_fd;
+        u->from_fd = -1;
         u->pid = -1;
-        u->to_fd = u->from_fd = -1;
         u->reader_running = 0;
+        pthread_mutex_unlock(&u->lock);
+        if (from >= 0)
+                close(from);
         if (crashed) {
-                uint64_t now = mono_ms();
+                uint64_t now = u->died_ms ? u->died_ms : mono_ms();
 
                 if (u->crashes == 0 || now - u->first_crash_ms > UPSTREAM_WINDOW_MS) {
                         u->crashes = 0;
@@ -167,7 +196,9 @@ static int spawn(struct upstream *u, struct lg_err **err)
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
         posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-        /* Its stderr is ours: diagnostics. Its own session: our signals are not its. */
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, u->log_path,
+                                         O_WRONLY | O_CREAT | O_APPEND, 0600);
+        /* Its own session: our signals are not its, and its whole group can be killed. */
         posix_spawnattr_t at;
         sigset_t none;
 
@@ -186,14 +217,17 @@ static int spawn(struct upstream *u, struct lg_err **err)
                 u->pid = -1;
                 return err_set(err, LG_EK_START, r, "start upstream %s", u->prefix);
         }
+        pthread_mutex_lock(&u->lock);
         u->to_fd = in[1];
         u->from_fd = out[0];
+        u->alive = 1; /* until the reader sees it die: set before the reader can */
+        pthread_mutex_unlock(&u->lock);
         if (pthread_create(&u->reader, NULL, reader, u) != 0) {
+                u->alive = 0;
                 upstream_reap(u, 0);
                 return err_set(err, LG_EK_START, EAGAIN, "upstream reader");
         }
         u->reader_running = 1;
-        u->alive = 1; /* until the reader sees it die */
         return 0;
 }
 
@@ -205,7 +239,7 @@ int upstream_ensure(struct upstream *u, struct lg_err **err)
 
         pthread_mutex_lock(&u->lock);
         for (;;) {
-                if (u->alive && u->tools != NULL) {
+                if (u->alive && u->ready) {
                         pthread_mutex_unlock(&u->lock);
                         return 0;
                 }
@@ -214,6 +248,7 @@ int upstream_ensure(struct upstream *u, struct lg_err **err)
                 pthread_cond_wait(&u->cv, &u->lock); /* someone else starts it */
         }
         u->starting = 1;
+        u->ready = 0; /* nobody calls it until it is initialized again */
         int dead = u->pid > 0;
         pthread_mutex_unlock(&u->lock);
 
@@ -238,10 +273,7 @@ int upstream_ensure(struct upstream *u, struct lg_err **err)
                 pthread_mutex_unlock(&u->lock);
                 return r;
         }
-        pthread_mutex_lock(&u->lock);
-        json_decref(u->tools); /* readers hold the lock while they look at it */
-        u->tools = NULL;
-        pthread_mutex_unlock(&u->lock);
+        /* The last good tool list stays (calls still route here) until a start succeeds. */
         r = spawn(u, err);
         if (r == 0) {
                 res = upstream_request(u, "initialize",
@@ -259,8 +291,7 @@ int upstream_ensure(struct upstream *u, struct lg_err **err)
         }
         if (r == 0) {
                 pthread_mutex_lock(&u->lock);
-                r = jsonrpc_write(u->to_fd,
-                                  jsonrpc_notification("notifications/initialized", NULL));
+                r = upstream_write(u, jsonrpc_notification("notifications/initialized", NULL));
                 pthread_mutex_unlock(&u->lock);
                 if (r < 0)
                         r = err_set(err, LG_EK_LOST, -r, "upstream %s", u->prefix);
@@ -293,8 +324,10 @@ int upstream_ensure(struct upstream *u, struct lg_err **err)
         }
         pthread_mutex_lock(&u->lock);
         if (r == 0) {
+                json_decref(u->tools); /* readers hold the lock while they look at it */
                 u->tools = all;
                 u->backoff_ms = UPSTREAM_BACKOFF0;
+                u->ready = 1;
         }
         u->starting = 0;
         pthread_cond_broadcast(&u->cv);
@@ -324,9 +357,12 @@ json_t *upstream_request(struct upstream *u, const char *method, json_t *params,
         }
         id = u->next_id++;
         u->pend[slot].id = id;
+        pthread_mutex_unlock(&u->lock);
+        /* Written without the state lock: a full pipe must not stop the reader delivering. */
         msg = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)id, "method",
                         method, "params", params ? params : json_object());
-        r = jsonrpc_write(u->to_fd, msg);
+        r = upstream_write(u, msg);
+        pthread_mutex_lock(&u->lock);
         while (r == 0 && u->pend[slot].reply == NULL && u->alive) {
                 struct timespec ts;
                 struct pollfd p = {.fd = intr_fd, .events = POLLIN};
@@ -338,12 +374,16 @@ json_t *upstream_request(struct upstream *u, const char *method, json_t *params,
                         ts.tv_nsec -= 1000000000L;
                 }
                 pthread_cond_timedwait(&u->cv, &u->lock, &ts);
+                if (u->pend[slot].reply != NULL)
+                        break;
                 if (intr_fd >= 0 && poll(&p, 1, 0) == 1) {
-                        (void)jsonrpc_write(u->to_fd,
-                                            jsonrpc_notification(
-                                                "notifications/cancelled",
-                                                json_pack("{s:I, s:s}", "requestId", (json_int_t)id,
-                                                          "reason", "cancelled by the client")));
+                        pthread_mutex_unlock(&u->lock);
+                        (void)upstream_write(
+                            u, jsonrpc_notification("notifications/cancelled",
+                                                    json_pack("{s:I, s:s}", "requestId",
+                                                              (json_int_t)id, "reason",
+                                                              "cancelled by the client")));
+                        pthread_mutex_lock(&u->lock);
                         r = -ECANCELED;
                 } else if (mono_ms() >= deadline) {
                         r = -ETIMEDOUT;
@@ -385,6 +425,8 @@ void upstream_free(struct upstream *u)
 {
         upstream_stop(u);
         json_decref(u->tools);
+        free(u->log_path);
+        pthread_mutex_destroy(&u->wlock);
         for (int i = 0; i < UPSTREAM_MAX_PENDING; i++)
                 json_decref(u->pend[i].reply);
         free(u->cmd);

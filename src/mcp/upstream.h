@@ -31,13 +31,16 @@ struct upstream_pending {
 };
 
 struct upstream {
-        char *cmd;       /* as given: run by /bin/sh -c */
-        char prefix[48]; /* its tools are listed as <prefix>__<name> */
-        pthread_mutex_t lock;
+        char *cmd;             /* as given: run by /bin/sh -c */
+        char prefix[48];       /* its tools are listed as <prefix>__<name> */
+        pthread_mutex_t lock;  /* state, pending, tools: never held across I/O */
+        pthread_mutex_t wlock; /* one writer at a time on to_fd */
         pthread_cond_t cv;
+        char *log_path; /* its stderr, appended (never our terminal) */
         pid_t pid;
         int to_fd, from_fd;
         int alive;    /* initialized and not seen to die */
+        int ready;    /* initialized and its tools listed: calls may go */
         int starting; /* a (re)start is under way */
         pthread_t reader;
         int reader_running;
@@ -47,11 +50,16 @@ struct upstream {
         char server_name[64]; /* serverInfo.name from its initialize */
         /* Restarts and the circuit breaker. */
         unsigned crashes;
+        uint64_t died_ms; /* when the reader saw it die (backoff counts from then) */
         uint64_t first_crash_ms, next_start_ms, open_until_ms, backoff_ms;
 };
 
-/* Prepare (no process yet). prefix: the name its tools are listed under. */
-void upstream_init(struct upstream *u, const char *cmd, const char *prefix);
+/*
+ * Prepare (no process yet). prefix: the name its tools are listed under;
+ * log_path: where its stderr goes (it could otherwise draw on the terminal
+ * an approver reads).
+ */
+void upstream_init(struct upstream *u, const char *cmd, const char *prefix, const char *log_path);
 
 /* Start it if it is not running (respecting backoff and breaker): spawn, initialize, list tools. */
 int upstream_ensure(struct upstream *u, struct lg_err **err) __attribute__((warn_unused_result));

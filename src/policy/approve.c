@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +90,23 @@ static int audit_decision(const struct approve_ctx *ctx, const struct card *c,
 }
 
 /* Ask the human, on the controlling terminal only. Never fails: trouble is a deny, with why. */
+static void ask_one(const struct approve_ctx *ctx, const struct card *c, struct approve_answer *a);
+
+/*
+ * One card at a time on the terminal: with several RED actions at once (the
+ * MCP gateway's concurrent calls), an answer must go to the card that was
+ * on the screen when it was typed.
+ */
 static void ask(const struct approve_ctx *ctx, const struct card *c, struct approve_answer *a)
+{
+        static pthread_mutex_t one_at_a_time = PTHREAD_MUTEX_INITIALIZER;
+
+        pthread_mutex_lock(&one_at_a_time);
+        ask_one(ctx, c, a);
+        pthread_mutex_unlock(&one_at_a_time);
+}
+
+static void ask_one(const struct approve_ctx *ctx, const struct card *c, struct approve_answer *a)
 {
         int timeout = ctx->timeout_ms > 0 ? ctx->timeout_ms : APPROVE_DEFAULT_TIMEOUT_MS;
         struct lg_err *aerr = NULL;
@@ -146,7 +163,7 @@ int approve_ask(const struct approve_ctx *ctx, const struct policy_action *act, 
          * workspace, part of its very file list): whatever the classifier
          * said, that is high risk, and the human is told why.
          */
-        if (c->truncated && d.risk < POLICY_RISK_HIGH) {
+        if ((c->truncated || c->line_cut) && d.risk < POLICY_RISK_HIGH) {
                 size_t len = strlen(d.reason);
 
                 d.risk = POLICY_RISK_HIGH;

@@ -216,6 +216,8 @@ int card_add_raw(struct card *c, enum card_line_kind kind, const char *s, size_t
         text = line_dup(s, len);
         if (text == NULL)
                 return -ENOMEM;
+        if (strstr(text, " [cut: ") != NULL && len > CARD_LINE_MAX)
+                c->line_cut = 1;
         return push_line(c, kind, text);
 }
 

@@ -49,6 +49,7 @@ struct card {
         struct card_line *lines;
         size_t n_lines, cap_lines;
         int truncated; /* lines were dropped at CARD_MAX_LINES: approve_ask() makes it high risk */
+        int line_cut;  /* a line was cut at CARD_LINE_MAX: high risk too (bytes not shown) */
 };
 
 /*
