@@ -219,31 +219,16 @@ int cmd_run(int argc, char **argv)
                 }
         }
 
-        struct spawn_opts so = {
-            .image = o.image,
-            .memory_mib = o.memory_mib,
-            .cpus = o.cpus,
-            .boot_timeout_ms = (int)o.boot_timeout_ms,
-            .intr_fd = intr_fd,
-            .build_image = 1,
-            .cold = o.cold,
-            .backend = o.backend,
-            .pids = o.pids,
-            .disk_bytes = o.disk_bytes,
-        };
-        enum spawn_path how;
+        const char *how;
 
-        r = sandbox_spawn(home, &so, &sb, &how, &err);
+        r = run_spawn(home, &o, intr_fd, &sb, &how, &err);
         if (r < 0) {
                 status = interrupted_status(err, intr_fd, cli_report(err));
                 goto out;
         }
         proxy.sandbox_id = sandbox_id(sb);
-        static const char *const hows[] = {
-            [SPAWN_RESTORED] = "restored", [SPAWN_BUILT] = "built", [SPAWN_COLD] = "cold"};
-
-        r = run_job(home, &o, sandbox_id(sb), hows[how], sandbox_agent(sb), sandbox_vmm_pidfd(sb),
-                    sb, &x, &io, ws, &res, &err);
+        r = run_job(home, &o, sandbox_id(sb), how, sandbox_agent(sb), sandbox_vmm_pidfd(sb), sb, &x,
+                    &io, ws, &res, &err);
         if (r < 0) {
                 if (err->kind == LG_EK_LOST) {
                         const char *log = sandbox_save_logs(sb);

@@ -5,6 +5,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/monotime.h"
+#include "mcp/mcp_tools.h"
 #include "mcp/upstream.h"
 #include "policy/card.h"
 
@@ -178,19 +179,6 @@ static int hint(json_t *ann, const char *key)
         return json_is_boolean(v) ? json_is_true(v) : -1;
 }
 
-static json_t *call_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *call_error(const char *fmt, ...)
-{
-        char msg[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError",
-                         1);
-}
-
 static void sha256_hex(const char *s, char out[65])
 {
         unsigned char d[32];
@@ -248,7 +236,7 @@ json_t *gateway_call(struct gateway *g, const char *name, json_t *args, int intr
         int r;
 
         if (u == NULL)
-                return call_error("unknown tool %s", name);
+                return mcp_tool_error("unknown tool %s", name);
         ann = json_object_get(def, "annotations"); /* def is ours (a reference) until the end */
         struct policy_action act = {
             .kind = POLICY_TOOL_CALL,
@@ -270,7 +258,7 @@ json_t *gateway_call(struct gateway *g, const char *name, json_t *args, int intr
                 if (c == NULL) {
                         free(argtext);
                         json_decref(def);
-                        return call_error("out of memory");
+                        return mcp_tool_error("out of memory");
                 }
         }
         detail = json_pack("{s:s, s:s, s:s}", "upstream", u->prefix, "tool", tool, "args_sha256",
@@ -290,29 +278,29 @@ json_t *gateway_call(struct gateway *g, const char *name, json_t *args, int intr
         json_decref(detail);
         free(argtext);
         if (r < 0) {
-                res = call_error("the call was not made: it could not be recorded (%s)",
-                                 err ? err->msg : "?");
+                res = mcp_tool_error("the call was not made: it could not be recorded (%s)",
+                                     err ? err->msg : "?");
                 err_free(&err);
                 json_decref(def);
                 return res;
         }
         if (!approve_granted(&a)) {
                 json_decref(def);
-                return call_error("denied by the LuminaGuard approval cliff: %s (%s%s%s). A human "
-                                  "approves such calls when the gateway runs with --approve "
-                                  "prompt|tui on a terminal, or a policy file allows the tool.",
-                                  d.reason, approve_outcome_name(a.outcome),
-                                  a.reason[0] ? ": " : "", a.reason);
+                return mcp_tool_error(
+                    "denied by the LuminaGuard approval cliff: %s (%s%s%s). A human "
+                    "approves such calls when the gateway runs with --approve "
+                    "prompt|tui on a terminal, or a policy file allows the tool.",
+                    d.reason, approve_outcome_name(a.outcome), a.reason[0] ? ": " : "", a.reason);
         }
         if (upstream_ensure(u, &err) < 0) {
-                res = call_error("%s", err->msg);
+                res = mcp_tool_error("%s", err->msg);
                 err_free(&err);
         } else {
                 res = upstream_request(u, "tools/call",
                                        json_pack("{s:s, s:O}", "name", tool, "arguments", args),
                                        GATEWAY_CALL_MS, intr_fd, &err);
                 if (res == NULL) {
-                        res = call_error("%s", err ? err->msg : "the upstream failed");
+                        res = mcp_tool_error("%s", err ? err->msg : "the upstream failed");
                         err_free(&err);
                 }
         }

@@ -261,8 +261,7 @@ static json_t *lossy_string(const char *s, size_t n)
         return j;
 }
 
-static json_t *tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *tool_error(const char *fmt, ...)
+json_t *mcp_tool_error(const char *fmt, ...)
 {
         char msg[1024];
         va_list ap;
@@ -283,7 +282,7 @@ static json_t *tool_ok(json_t *structured)
                               text ? text : "", "structuredContent", structured, "isError", 0);
 
         free(text);
-        return r ? r : tool_error("out of memory");
+        return r ? r : mcp_tool_error("out of memory");
 }
 
 /* A command's arguments, parsed; strings borrowed from the request's JSON. */
@@ -316,15 +315,15 @@ static json_t *cmd_args_parse(json_t *args, struct cmd_args *a)
         a->rq.timeout_ms = MCP_DEFAULT_TIMEOUT_MS;
         a->rq.via = "mcp";
         if ((command != NULL) == (argv != NULL))
-                return tool_error("give either `command` (a string) or `argv` (an array of "
-                                  "strings), not both, not neither");
+                return mcp_tool_error("give either `command` (a string) or `argv` (an array of "
+                                      "strings), not both, not neither");
         if (command != NULL) {
                 if (!json_is_string(command) || json_string_length(command) == 0 ||
                     json_string_length(command) > PROTO_MAX_STR ||
                     strlen(json_string_value(command)) != json_string_length(command))
-                        return tool_error("`command` must be a non-empty string of at most %u "
-                                          "bytes",
-                                          PROTO_MAX_STR);
+                        return mcp_tool_error("`command` must be a non-empty string of at most %u "
+                                              "bytes",
+                                              PROTO_MAX_STR);
                 a->shargv[0] = (char *)"/bin/sh";
                 a->shargv[1] = (char *)"-c";
                 a->shargv[2] = (char *)json_string_value(command);
@@ -335,14 +334,14 @@ static json_t *cmd_args_parse(json_t *args, struct cmd_args *a)
 
                 if (!json_is_array(argv) || n == 0 || n > PROTO_MAX_ARGS ||
                     (a->argv = calloc(n + 1, sizeof(char *))) == NULL)
-                        return tool_error("`argv` must be an array of 1 to %u strings",
-                                          PROTO_MAX_ARGS);
+                        return mcp_tool_error("`argv` must be an array of 1 to %u strings",
+                                              PROTO_MAX_ARGS);
                 json_array_foreach(argv, i, v)
                 {
                         if (!json_is_string(v) || json_string_length(v) > PROTO_MAX_STR ||
                             strlen(json_string_value(v)) != json_string_length(v))
-                                return tool_error("`argv` must be an array of 1 to %u strings",
-                                                  PROTO_MAX_ARGS);
+                                return mcp_tool_error("`argv` must be an array of 1 to %u strings",
+                                                      PROTO_MAX_ARGS);
                         a->argv[i] = (char *)json_string_value(v);
                 }
                 a->rq.argv = a->argv;
@@ -351,8 +350,8 @@ static json_t *cmd_args_parse(json_t *args, struct cmd_args *a)
         if (tmo != NULL) {
                 if (!json_is_integer(tmo) || json_integer_value(tmo) < 0 ||
                     json_integer_value(tmo) > MCP_MAX_TIMEOUT_MS)
-                        return tool_error("`timeout_ms` must be an integer from 0 to %u",
-                                          MCP_MAX_TIMEOUT_MS);
+                        return mcp_tool_error("`timeout_ms` must be an integer from 0 to %u",
+                                              MCP_MAX_TIMEOUT_MS);
                 a->rq.timeout_ms = (uint64_t)json_integer_value(tmo);
                 if (a->rq.timeout_ms == 0)
                         a->rq.timeout_ms = MCP_MAX_TIMEOUT_MS;
@@ -360,27 +359,28 @@ static json_t *cmd_args_parse(json_t *args, struct cmd_args *a)
         if (wd != NULL) {
                 if (!json_is_string(wd) || json_string_value(wd)[0] != '/' ||
                     json_string_length(wd) > PROTO_MAX_STR)
-                        return tool_error("`workdir` must be an absolute path");
+                        return mcp_tool_error("`workdir` must be an absolute path");
                 a->rq.workdir = json_string_value(wd);
         }
         if (env != NULL) {
                 if (!json_is_object(env) || json_object_size(env) > 256 ||
                     (a->env = calloc(json_object_size(env) + 1, sizeof(char *))) == NULL)
-                        return tool_error("`env` must be an object of at most 256 strings");
+                        return mcp_tool_error("`env` must be an object of at most 256 strings");
                 json_object_foreach(env, k, v)
                 {
                         if (!json_is_string(v) || k[0] == '\0' || strchr(k, '=') != NULL ||
                             strlen(json_string_value(v)) != json_string_length(v) ||
                             asprintf(&a->env[a->nenv], "%s=%s", k, json_string_value(v)) < 0 ||
                             strlen(a->env[a->nenv++]) > PROTO_MAX_STR)
-                                return tool_error("`env`: each entry NAME (no '=') to a string");
+                                return mcp_tool_error(
+                                    "`env`: each entry NAME (no '=') to a string");
                 }
                 a->rq.env = a->env;
                 a->rq.envc = a->nenv;
         }
         if (in != NULL) {
                 if (!json_is_string(in))
-                        return tool_error("`stdin` must be a string");
+                        return mcp_tool_error("`stdin` must be a string");
                 a->rq.stdin_data = json_string_value(in);
                 a->rq.stdin_len = json_string_length(in);
         }
@@ -395,7 +395,7 @@ static json_t *cmd_result(const struct run_request *rq, struct run_result *res)
         json_t *r, *out, *errs;
 
         if (res->spawn_errno)
-                return tool_error("the command could not be started: %s", res->message);
+                return mcp_tool_error("the command could not be started: %s", res->message);
         if (res->timed_out)
                 snprintf(text, sizeof(text), "timed out after %llu ms and was killed",
                          (unsigned long long)rq->timeout_ms);
@@ -412,7 +412,7 @@ static json_t *cmd_result(const struct run_request *rq, struct run_result *res)
         if (out == NULL || errs == NULL) {
                 json_decref(out);
                 json_decref(errs);
-                return tool_error("out of memory");
+                return mcp_tool_error("out of memory");
         }
         /* Built with lengths: the output may hold NUL bytes. */
         summary =
@@ -439,7 +439,7 @@ static json_t *cmd_result(const struct run_request *rq, struct run_result *res)
             "stderr_truncated", res->err_total > res->err_len, "output_limit_killed",
             res->output_killed, "sandbox", res->sandbox, "duration_ms", res->ms, "isError", 0);
         free(summary);
-        return r ? r : tool_error("out of memory");
+        return r ? r : mcp_tool_error("out of memory");
 }
 
 static json_t *run_call(const char *home, json_t *args, int intr_fd)
@@ -451,7 +451,8 @@ static json_t *run_call(const char *home, json_t *args, int intr_fd)
 
         if (r == NULL) {
                 if (run_capture(home, &a.rq, intr_fd, &res, &err) < 0)
-                        r = tool_error("the sandbox failed: %s", err ? err->msg : "unknown error");
+                        r = mcp_tool_error("the sandbox failed: %s",
+                                           err ? err->msg : "unknown error");
                 else
                         r = cmd_result(&a.rq, &res);
         }
@@ -469,12 +470,12 @@ static struct mcp_session *session_of(struct mcp_sessions *ss, json_t *args, jso
         struct mcp_session *s;
 
         if (id == NULL) {
-                *r = tool_error("`sandbox` (the id sandbox_create returned) is required");
+                *r = mcp_tool_error("`sandbox` (the id sandbox_create returned) is required");
                 return NULL;
         }
         s = mcp_session_take(ss, id, &err);
         if (s == NULL)
-                *r = tool_error("%s", err ? err->msg : "no such sandbox");
+                *r = mcp_tool_error("%s", err ? err->msg : "no such sandbox");
         err_free(&err);
         return s;
 }
@@ -486,7 +487,7 @@ static const char *path_arg(json_t *args, json_t **r)
         if (!json_is_string(p) || json_string_value(p)[0] != '/' ||
             json_string_length(p) > PROTO_MAX_STR ||
             strlen(json_string_value(p)) != json_string_length(p)) {
-                *r = tool_error("`path` must be an absolute path");
+                *r = mcp_tool_error("`path` must be an absolute path");
                 return NULL;
         }
         return json_string_value(p);
@@ -507,16 +508,17 @@ static json_t *workspace_apply(const char *home, struct mcp_sessions *ss, struct
         int st;
 
         if (s->ws == NULL)
-                return tool_error("sandbox %s has no workspace: create it with `workspace`", s->id);
+                return mcp_tool_error("sandbox %s has no workspace: create it with `workspace`",
+                                      s->id);
         if (run_ws_copy_out(s->ws, home, c, pidfd, intr_fd, &err) < 0) {
-                r = tool_error("%s", err ? err->msg : "copy out failed");
+                r = mcp_tool_error("%s", err ? err->msg : "copy out failed");
                 err_free(&err);
                 return r;
         }
         n = s->ws->cs.n;
         st = run_ws_settle(s->ws, home, &o, NULL, intr_fd, &err);
         if (st < 0 || st == RUN_WS_UNAUDITED) {
-                r = tool_error("%s", err ? err->msg : "the change set could not be decided");
+                r = mcp_tool_error("%s", err ? err->msg : "the change set could not be decided");
                 err_free(&err);
                 return r;
         }
@@ -550,10 +552,10 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                 json_t *wsj = json_object_get(args, "workspace");
 
                 if (wsj != NULL && (!json_is_string(wsj) || json_string_length(wsj) == 0))
-                        return tool_error("`workspace` must be a host directory's path");
+                        return mcp_tool_error("`workspace` must be a host directory's path");
                 if (mcp_session_create(ss, intr_fd, json_string_value(wsj), id, sizeof(id), &err) <
                     0)
-                        r = tool_error("%s", err ? err->msg : "cannot create a sandbox");
+                        r = mcp_tool_error("%s", err ? err->msg : "cannot create a sandbox");
                 else
                         r = tool_ok(json_pack("{s:s, s:I}", "sandbox", id, "idle_ttl_s",
                                               (json_int_t)(ss->ttl_ms / 1000)));
@@ -564,9 +566,9 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                 const char *sid = json_string_value(json_object_get(args, "sandbox"));
 
                 if (sid == NULL)
-                        return tool_error("`sandbox` is required");
+                        return mcp_tool_error("`sandbox` is required");
                 if (mcp_session_destroy(ss, sid, &err) < 0)
-                        r = tool_error("%s", err ? err->msg : "cannot destroy it");
+                        r = mcp_tool_error("%s", err ? err->msg : "cannot destroy it");
                 else
                         r = tool_ok(json_pack("{s:s, s:b}", "sandbox", sid, "destroyed", 1));
                 err_free(&err);
@@ -588,7 +590,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                         a.rq.workdir = WS_GUEST_DIR;
                 if (r == NULL) {
                         if (run_exec_on(home, s->id, c, pidfd, &a.rq, intr_fd, &res, &err) < 0)
-                                r = tool_error("%s", err ? err->msg : "the sandbox failed");
+                                r = mcp_tool_error("%s", err ? err->msg : "the sandbox failed");
                         else
                                 r = cmd_result(&a.rq, &res);
                 }
@@ -602,7 +604,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
 
                 if (path != NULL && sandbox_read_file(c, pidfd, intr_fd, path, MCP_MAX_READ, &data,
                                                       &len, &cut, &err) < 0)
-                        r = tool_error("%s", err ? err->msg : "read failed");
+                        r = mcp_tool_error("%s", err ? err->msg : "read failed");
                 else if (path != NULL) {
                         json_t *text = json_stringn(data, len);
 
@@ -634,11 +636,11 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                 size_t len = 0;
 
                 if (path != NULL && !json_is_string(content))
-                        r = tool_error("`content` must be a string");
+                        r = mcp_tool_error("`content` must be a string");
                 else if (path != NULL && mode != NULL &&
                          (!json_is_integer(mode) || json_integer_value(mode) < 0 ||
                           json_integer_value(mode) > 07777))
-                        r = tool_error("`mode` must be permission bits, 0 to 4095");
+                        r = mcp_tool_error("`mode` must be permission bits, 0 to 4095");
                 else if (path != NULL && enc != NULL && strcmp(enc, "base64") == 0) {
                         size_t n = json_string_length(content);
                         int got;
@@ -650,7 +652,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                                         (int)n)
                                   : -1;
                         if (got < 0)
-                                r = tool_error("`content` is not valid base64");
+                                r = mcp_tool_error("`content` is not valid base64");
                         else {
                                 /* EVP_DecodeBlock counts the padding's zero bytes too. */
                                 len = (size_t)got;
@@ -660,7 +662,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                                 data = bin;
                         }
                 } else if (path != NULL && enc != NULL && strcmp(enc, "utf-8") != 0) {
-                        r = tool_error("`encoding` is utf-8 or base64");
+                        r = mcp_tool_error("`encoding` is utf-8 or base64");
                 } else if (path != NULL) {
                         data = json_string_value(content);
                         len = json_string_length(content);
@@ -669,7 +671,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
                         if (sandbox_write_file(c, pidfd, intr_fd, path, data, len,
                                                mode ? (unsigned)json_integer_value(mode) : 0644,
                                                &err) < 0)
-                                r = tool_error("%s", err ? err->msg : "write failed");
+                                r = mcp_tool_error("%s", err ? err->msg : "write failed");
                         else
                                 r = tool_ok(json_pack("{s:s, s:I}", "path", path, "bytes",
                                                       (json_int_t)len));
@@ -686,7 +688,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
 
                 if (path != NULL &&
                     sandbox_list(c, pidfd, intr_fd, path, MCP_MAX_LIST, &ents, &n, &cut, &err) < 0)
-                        r = tool_error("%s", err ? err->msg : "list failed");
+                        r = mcp_tool_error("%s", err ? err->msg : "list failed");
                 else if (path != NULL) {
                         json_t *arr = json_array();
 
@@ -705,7 +707,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
         }
         err_free(&err);
         mcp_session_put(ss, s);
-        return r ? r : tool_error("unknown tool %s", name);
+        return r ? r : mcp_tool_error("unknown tool %s", name);
 }
 
 json_t *mcp_tool_call(const char *home, struct mcp_sessions *ss, const char *name, json_t *args,
@@ -715,5 +717,5 @@ json_t *mcp_tool_call(const char *home, struct mcp_sessions *ss, const char *nam
                 return run_call(home, args, intr_fd);
         if (mcp_tool_exists(name)) /* every other tool works on a session */
                 return session_call(home, ss, name, args, intr_fd);
-        return tool_error("unknown tool %s", name);
+        return mcp_tool_error("unknown tool %s", name);
 }

@@ -21,4 +21,7 @@ int mcp_tool_exists(const char *name);
 json_t *mcp_tool_call(const char *home, struct mcp_sessions *ss, const char *name, json_t *args,
                       int intr_fd);
 
+/* A CallToolResult with isError and this message (made valid UTF-8); never NULL but on ENOMEM. */
+json_t *mcp_tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -207,23 +207,12 @@ int run_capture(const char *home, const struct run_request *rq, int intr_fd, str
 
         r = run_in_pool(home, &o, &x, &io, NULL, &er, res->sandbox, sizeof(res->sandbox), err);
         if (r == RUN_NO_POOL) {
-                struct spawn_opts so = {
-                    .image = o.image,
-                    .memory_mib = o.memory_mib,
-                    .cpus = o.cpus,
-                    .boot_timeout_ms = (int)o.boot_timeout_ms,
-                    .intr_fd = intr_fd,
-                    .build_image = 1,
-                    .backend = o.backend,
-                };
-                static const char *const hows[] = {
-                    [SPAWN_RESTORED] = "restored", [SPAWN_BUILT] = "built", [SPAWN_COLD] = "cold"};
-                enum spawn_path how;
+                const char *how;
 
-                r = sandbox_spawn(home, &so, &sb, &how, err);
+                r = run_spawn(home, &o, intr_fd, &sb, &how, err);
                 if (r == 0) {
                         snprintf(res->sandbox, sizeof(res->sandbox), "%s", sandbox_id(sb));
-                        r = run_job(home, &o, sandbox_id(sb), hows[how], sandbox_agent(sb),
+                        r = run_job(home, &o, sandbox_id(sb), how, sandbox_agent(sb),
                                     sandbox_vmm_pidfd(sb), sb, &x, &io, NULL, &er, err);
                         /* Gone, and verified, before the answer: the caller may count on it. */
                         int d = sandbox_destroy(sb, &derr);

@@ -15,6 +15,7 @@
 #include "sandbox/agent_conn.h"
 #include "sandbox/exec.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/spawn.h"
 #include "vmm/vmm.h"
 
 #include <errno.h>
@@ -174,4 +175,28 @@ int run_load_policy(const char *home, const struct run_opts *o, struct policy *p
                 return err_set(err, LG_EK_USAGE, 0, "policy file %s: %s", path, why);
         *out = p;
         return 0;
+}
+
+int run_spawn(const char *home, const struct run_opts *o, int intr_fd, struct sandbox **sb,
+              const char **how, struct lg_err **err)
+{
+        static const char *const hows[] = {
+            [SPAWN_RESTORED] = "restored", [SPAWN_BUILT] = "built", [SPAWN_COLD] = "cold"};
+        struct spawn_opts so = {
+            .image = o->image,
+            .memory_mib = o->memory_mib,
+            .cpus = o->cpus,
+            .boot_timeout_ms = (int)o->boot_timeout_ms,
+            .intr_fd = intr_fd,
+            .build_image = 1,
+            .cold = o->cold,
+            .backend = o->backend,
+            .pids = o->pids,
+            .disk_bytes = o->disk_bytes,
+        };
+        enum spawn_path path = SPAWN_COLD;
+        int r = sandbox_spawn(home, &so, sb, &path, err);
+
+        *how = hows[path];
+        return r;
 }

@@ -48,6 +48,14 @@ int run_in_pool(const char *home, const struct run_opts *o, const struct proto_e
     __attribute__((warn_unused_result));
 
 /*
+ * A sandbox of the shape o asks for, started here (no pool): restored from
+ * its template, or built, or cold-booted. *how names the path for the audit
+ * log ("restored", "built", "cold"). 0 or < 0 with *err.
+ */
+int run_spawn(const char *home, const struct run_opts *o, int intr_fd, struct sandbox **sb,
+              const char **how, struct lg_err **err) __attribute__((warn_unused_result));
+
+/*
  * The policy file: o->policy_file, else <home>/policy when it exists, else
  * none (*out = NULL: the built-in rules). A file that is there but wrong is
  * an error, not a silent fallback to the defaults.
