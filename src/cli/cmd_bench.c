@@ -2,6 +2,7 @@
 /* `luminaguard bench WHAT`: benchmarks that print measured figures. */
 #include "bench/bench_boot.h"
 #include "bench/bench_audit.h"
+#include "bench/bench_mcp.h"
 #include "bench/bench_spawn.h"
 #include "pool/pool.h"
 #include "cli/cli.h"
@@ -21,6 +22,7 @@ static const char bench_usage[] =
     "                               [--seconds S] [--hold N] [--json FILE] [--baseline FILE]\n"
     "       luminaguard bench spawn --backend process [--runs N] [--json FILE]\n"
     "       luminaguard bench audit [--records N]\n"
+    "       luminaguard bench mcp [--runs N] [--upstream 'CMD' --tool NAME [--args JSON]]\n"
     "\n"
     "  boot   cold boot to agent ready and 'run -- true' end to end, against plain\n"
     "         QEMU booting the same kernel and initramfs to a shell, interleaved.\n"
@@ -170,6 +172,48 @@ static int bench_spawn_cmd(int argc, char **argv)
         return r; /* 1: a regression against the baseline */
 }
 
+static int bench_mcp_cmd(int argc, char **argv)
+{
+        struct bench_mcp_opts o = {.runs = 50};
+        struct lg_err *err = NULL;
+        char home[PATH_MAX], logs[PATH_MAX + 8];
+        uint64_t n;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc &&
+                    parse_uint(argv[i + 1], 1, 100000, &n) == 0) {
+                        o.runs = (unsigned)n;
+                        i++;
+                } else if (strcmp(argv[i], "--upstream") == 0 && i + 1 < argc) {
+                        o.upstream = argv[++i];
+                } else if (strcmp(argv[i], "--tool") == 0 && i + 1 < argc) {
+                        o.tool = argv[++i];
+                } else if (strcmp(argv[i], "--args") == 0 && i + 1 < argc) {
+                        o.args = argv[++i];
+                } else {
+                        fprintf(stderr, "luminaguard: error: bad option %s\n%s", argv[i],
+                                bench_usage);
+                        return LG_EXIT_USAGE;
+                }
+        }
+        if ((o.upstream == NULL) != (o.tool == NULL)) {
+                fprintf(stderr, "luminaguard: error: --upstream and --tool go together\n");
+                return LG_EXIT_USAGE;
+        }
+        if (cli_home(home, sizeof(home)) < 0)
+                return LG_EXIT_INTERNAL;
+        snprintf(logs, sizeof(logs), "%s/logs", home);
+        if (fs_mkdir_p(logs, 0700) < 0)
+                return LG_EXIT_INTERNAL;
+        r = bench_mcp(home, &o, stdout, &err);
+        if (r < 0) {
+                r = cli_report(err);
+                err_free(&err);
+        }
+        return r;
+}
+
 static int bench_audit_cmd(int argc, char **argv)
 {
         struct lg_err *err = NULL;
@@ -205,6 +249,8 @@ int cmd_bench(int argc, char **argv)
                 return bench_boot_cmd(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "audit") == 0)
                 return bench_audit_cmd(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "mcp") == 0)
+                return bench_mcp_cmd(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 fputs(bench_usage, stdout);
                 return 0;

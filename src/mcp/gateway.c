@@ -271,8 +271,10 @@ json_t *gateway_call(struct gateway *g, const char *name, json_t *args, int intr
                                       tool, "verdict", policy_verdict_name(d.verdict), "decision",
                                       approve_outcome_name(a.outcome), "args_sha256", digest);
 
-                r = audit_append(ctx.home, "tool.call", NULL, f, !approve_granted(&a) ? 0 : 1,
-                                 &err);
+                /* Durable before a RED call goes out (its decision already is); a read needs no
+                 * fsync. */
+                r = audit_append(ctx.home, "tool.call", NULL, f,
+                                 d.verdict == POLICY_RED && approve_granted(&a), &err);
                 json_decref(f);
         }
         json_decref(detail);
