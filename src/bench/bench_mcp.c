@@ -130,7 +130,9 @@ int bench_mcp(const char *home, const struct bench_mcp_opts *o, FILE *out, struc
         have_direct = 1;
         /* The gateway is our server with the same upstream behind it; quoting for /bin/sh. */
         quoted = malloc(strlen(o->upstream) * 4 + 3);
-        if (r == 0 && quoted != NULL) {
+        if (r == 0 && quoted == NULL)
+                r = err_set(err, LG_EK_INTERNAL, ENOMEM, "bench mcp");
+        if (r == 0) {
                 char *q = quoted;
 
                 *q++ = '\'';
