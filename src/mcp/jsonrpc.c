@@ -55,25 +55,53 @@ int jsonrpc_reader_fill(struct jsonrpc_reader *r)
         return 0;
 }
 
+/* Keep the last sizeof(tail) bytes of what a too-long line has shown so far. */
+static void keep_tail(struct jsonrpc_reader *r, const char *p, size_t n)
+{
+        size_t cap = sizeof(r->tail);
+
+        if (n >= cap) {
+                memcpy(r->tail, p + n - cap, cap);
+                r->tail_len = cap;
+                return;
+        }
+        if (r->tail_len + n > cap) {
+                size_t drop = r->tail_len + n - cap;
+
+                memmove(r->tail, r->tail + drop, r->tail_len - drop);
+                r->tail_len -= drop;
+        }
+        memcpy(r->tail + r->tail_len, p, n);
+        r->tail_len += n;
+}
+
 int jsonrpc_reader_next(struct jsonrpc_reader *r, char **line, size_t *len)
 {
         char *nl;
 
+        if (r->end_pending) {
+                r->end_pending = 0;
+                return -EMSGSIZE;
+        }
         for (;;) {
                 nl = r->len ? memchr(r->buf, '\n', r->len) : NULL;
                 if (r->discarding) {
                         if (nl == NULL) {
+                                keep_tail(r, r->buf, r->len);
                                 r->len = 0; /* still inside the long line */
                                 return r->eof ? -ENODATA : 0;
                         }
+                        keep_tail(r, r->buf, (size_t)(nl - r->buf));
                         r->discarding = 0;
                         memmove(r->buf, nl + 1, r->len - (size_t)(nl + 1 - r->buf));
                         r->len -= (size_t)(nl + 1 - r->buf);
-                        continue;
+                        return -EMSGSIZE;
                 }
                 if (nl == NULL) {
                         if (r->len > JSONRPC_MAX_LINE) {
                                 r->discarding = 1;
+                                r->tail_len = 0;
+                                keep_tail(r, r->buf, r->len);
                                 r->len = 0;
                                 return -E2BIG;
                         }
@@ -85,6 +113,9 @@ int jsonrpc_reader_next(struct jsonrpc_reader *r, char **line, size_t *len)
                         }
                 }
                 if ((size_t)(nl - r->buf) > JSONRPC_MAX_LINE) {
+                        r->tail_len = 0;
+                        keep_tail(r, r->buf, (size_t)(nl - r->buf));
+                        r->end_pending = 1;
                         memmove(r->buf, nl + 1, r->len - (size_t)(nl + 1 - r->buf));
                         r->len -= (size_t)(nl + 1 - r->buf);
                         return -E2BIG;

@@ -33,6 +33,10 @@ struct jsonrpc_reader {
         int discarding; /* inside a line that was too long */
         int eof;
         char *line; /* the line handed out last */
+        /* The last bytes of a line that was too long, for whoever wants to know what it was. */
+        char tail[256];
+        size_t tail_len;
+        int end_pending; /* a too-long line ended: -EMSGSIZE is due */
 };
 
 void jsonrpc_reader_init(struct jsonrpc_reader *r, int fd);

@@ -438,6 +438,8 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
                                            "message larger than 4 MiB");
                                 continue;
                         }
+                        if (r == -EMSGSIZE)
+                                continue; /* the end of that message: already answered */
                         if (r < 0)
                                 break;
                         if (len == 0)
@@ -451,7 +453,7 @@ int mcp_serve(const struct mcp_opts *o, struct lg_err **err)
                         json_decref(msg);
                 }
                 reap_calls(&s);
-                if (r == -ENODATA || (r < 0 && r != -E2BIG))
+                if (r == -ENODATA || (r < 0 && r != -E2BIG && r != -EMSGSIZE))
                         break;
                 if (poll(p, 2, 250) < 0 && errno != EINTR)
                         break;

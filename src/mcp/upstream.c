@@ -63,6 +63,42 @@ static int upstream_write(struct upstream *u, json_t *msg)
         return r;
 }
 
+/*
+ * A reply over the message limit was dropped: find `"id":N` near its end
+ * (where the TypeScript SDK and most others write it) and give that caller
+ * an error instead of a wait until its timeout.
+ */
+static void oversized(struct upstream *u, const char *tail, size_t n)
+{
+        uint64_t id = 0;
+        int found = 0;
+
+        for (size_t i = n; i-- > 0 && !found;) {
+                if (i + 5 <= n && memcmp(tail + i, "\"id\":", 5) == 0) {
+                        size_t j = i + 5;
+
+                        while (j < n && tail[j] == ' ')
+                                j++;
+                        for (; j < n && tail[j] >= '0' && tail[j] <= '9'; j++, found = 1)
+                                id = id * 10 + (uint64_t)(tail[j] - '0');
+                }
+        }
+        if (!found) {
+                log_warn("upstream %s sent a message over 4 MiB; dropped", u->prefix);
+                return;
+        }
+        pthread_mutex_lock(&u->lock);
+        for (int i = 0; i < UPSTREAM_MAX_PENDING; i++)
+                if (u->pend[i].id == id && u->pend[i].reply == NULL) {
+                        u->pend[i].reply = json_pack(
+                            "{s:s, s:I, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", (json_int_t)id,
+                            "error", "code", JSONRPC_INTERNAL_ERROR, "message",
+                            "its reply was larger than 4 MiB and was dropped by the gateway");
+                        pthread_cond_broadcast(&u->cv);
+                }
+        pthread_mutex_unlock(&u->lock);
+}
+
 /* The reader: responses to their waiters, pings answered, the rest ignored; EOF is death. */
 static void *reader(void *arg)
 {
@@ -84,7 +120,12 @@ static void *reader(void *arg)
                         continue;
                 }
                 if (r == -E2BIG)
-                        continue; /* bounded: an oversized message is dropped */
+                        continue; /* bounded: an oversized message is dropped... */
+                if (r == -EMSGSIZE) {
+                        /* ...but its caller is told, when its id can be seen at the end. */
+                        oversized(u, rd.tail, rd.tail_len);
+                        continue;
+                }
                 if (r < 0)
                         break;
                 int code;

@@ -426,14 +426,21 @@ def case_gateway():
     r = call(s, 5, FS + "move_file", {"source": os.path.join(root, "a.txt"),
                                       "destination": os.path.join(root, "c.txt")})
     check(r.get("isError") and os.path.exists(os.path.join(root, "a.txt")), "RED move denied")
-    log = audit_events(12)
+    big = os.path.join(root, "big.txt")
+    open(big, "w").write("y" * (5 << 20))
+    t0 = time.time()
+    r = call(s, 6, FS + "read_text_file", {"path": big}, 60)
+    check(r.get("isError") and "larger than 4 MiB" in r["content"][0]["text"] and
+          time.time() - t0 < 30, "a reply over 4 MiB is an error at once: %s" % str(r)[:300])
+    os.unlink(big)
+    log = audit_events(14)
     check("tool.call" in log and "tool.result" in log and '"verdict": "RED"' not in log, "audited")
     check('tool="write_file"' in log and 'decision="no-approver"' in log and
           'tool="read_text_file"' in log, "every call audited: %s" % log[-800:])
     check(s.close() == 0, "exit status")
     print("ok: both upstreams' tools listed under their names; reads (GREEN) forwarded; write "
-          "and move (RED) denied without an approver, nothing changed on the host; every call "
-          "audited with its decision")
+          "and move (RED) denied without an approver, nothing changed on the host; a reply over "
+          "4 MiB is an error at once; every call audited with its decision")
 
 
 def case_gateway_policy():
