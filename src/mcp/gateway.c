@@ -191,7 +191,7 @@ static void sha256_hex(const char *s, char out[65])
 }
 
 /* A RED call as a card: the tool, where it goes, every argument, the annotations it claims. */
-static struct card *call_card(const struct upstream *u, const char *tool, json_t *args, json_t *ann,
+static struct card *call_card(const struct upstream *u, const char *tool, json_t *ann,
                               const char *argtext)
 {
         char title[300];
@@ -218,7 +218,6 @@ static struct card *call_card(const struct upstream *u, const char *tool, json_t
                 (void)card_add_raw(c, CARD_CONTEXT, p, n);
                 p += n + (nl != NULL);
         }
-        (void)args;
         return c;
 }
 
@@ -254,7 +253,7 @@ json_t *gateway_call(struct gateway *g, const char *name, json_t *args, int intr
         sha256_hex(argtext ? argtext : "", digest);
         policy_classify(ctx.policy, &act, &d);
         if (d.verdict == POLICY_RED) {
-                c = call_card(u, tool, args, ann, argtext);
+                c = call_card(u, tool, ann, argtext);
                 if (c == NULL) {
                         free(argtext);
                         json_decref(def);

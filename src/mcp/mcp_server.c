@@ -40,7 +40,6 @@ struct mcp_call {
         int cancelled;
         int done;
         pthread_t thread;
-        pthread_cond_t tick;
 };
 
 struct mcp_server {
@@ -151,7 +150,6 @@ static void call_free(struct mcp_call *c)
         json_decref(c->args);
         json_decref(c->progress);
         close(c->cancel_fd);
-        pthread_cond_destroy(&c->tick);
         free(c);
 }
 
@@ -177,7 +175,6 @@ static void *call_worker(void *arg)
         else
                 send_locked(s, jsonrpc_result(c->id, result));
         c->done = 1;
-        pthread_cond_broadcast(&c->tick);
         pthread_mutex_unlock(&s->lock);
         return NULL;
 }
@@ -277,7 +274,6 @@ static void tools_call(struct mcp_server *s, json_t *id, json_t *params, uint64_
                           ? json_incref(c->progress)
                           : NULL;
         c->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        pthread_cond_init(&c->tick, NULL);
         started_ms[slot] = mono_ms();
         pthread_mutex_lock(&s->lock);
         s->calls[slot] = c;

@@ -313,7 +313,6 @@ static json_t *cmd_args_parse(json_t *args, struct cmd_args *a)
 
         memset(a, 0, sizeof(*a));
         a->rq.timeout_ms = MCP_DEFAULT_TIMEOUT_MS;
-        a->rq.via = "mcp";
         if ((command != NULL) == (argv != NULL))
                 return mcp_tool_error("give either `command` (a string) or `argv` (an array of "
                                       "strings), not both, not neither");

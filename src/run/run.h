@@ -30,7 +30,6 @@ struct run_request {
         const char *stdin_data; /* NULL = /dev/null */
         size_t stdin_len;
         enum sandbox_backend backend;
-        const char *via; /* who asks ("mcp"); for logs */
 };
 
 struct run_result {
