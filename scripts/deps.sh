@@ -11,6 +11,8 @@ pkgs=(
         libseccomp-dev         # the process backend's system-call allow-list
         libarchive-dev         # tar streams for workspace sync (copy in, change sets out)
         libncurses-dev         # the approval TUI
+        libmicrohttpd-dev      # the MCP server's Streamable HTTP transport
+        curl                   # raw HTTP requests in the MCP HTTP tests
         tmux                   # drives the TUI and the line prompt in the tests
         bubblewrap             # the process backend's benchmark peer (bench spawn --backend process)
         qemu-system-x86        # the VMM (microvm machine)

@@ -105,3 +105,20 @@ tm_kill_all() {
                 tmux kill-session -t "$s"
         done
 }
+
+# npm_pkgs DIR MARKER SPEC...: the pinned npm packages SPEC installed under
+# DIR (once: MARKER is a path under DIR that shows they are). 0 = there;
+# 2 = the registry is unreachable; 1 = the install failed. Why in NPM_MSG.
+npm_pkgs() {
+        local dir=$1 marker=$2; shift 2
+        NPM_MSG=
+        [ -e "$dir/$marker" ] && return 0
+        if ! command -v npm >/dev/null; then
+                NPM_MSG="npm is not installed (scripts/deps.sh installs nodejs and npm)"; return 1
+        fi
+        timeout 300 npm install --silent --no-audit --no-fund --prefix "$dir" "$@" >"$TMP/npm.log" 2>&1 && return 0
+        if grep -qiE "ENOTFOUND|ETIMEDOUT|EAI_AGAIN|ECONNREFUSED" "$TMP/npm.log"; then
+                NPM_MSG="the npm registry is not reachable: $(tail -1 "$TMP/npm.log")"; return 2
+        fi
+        NPM_MSG="npm install failed: $(tail -3 "$TMP/npm.log")"; return 1
+}

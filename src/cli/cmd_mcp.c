@@ -2,6 +2,7 @@
 /* `luminaguard mcp`: the MCP server on stdio (src/mcp). */
 #include "cli/cli.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/parse.h"
 #include "mcp/mcp.h"
 #include "policy/approver.h"
@@ -17,12 +18,14 @@
 #include <unistd.h>
 
 static const char mcp_usage[] =
-    "usage: luminaguard mcp [--upstream 'CMD ARGS']... [--workspace-root DIR]...\n"
+    "usage: luminaguard mcp [--http HOST:PORT] [--upstream 'CMD ARGS']...\n"
+    "                       [--workspace-root DIR]...\n"
     "                       [--approve deny|prompt|tui] [--policy FILE]\n"
     "                       [--session-ttl DUR] [--page-size N]\n"
     "\n"
     "An MCP server on stdin/stdout (JSON-RPC 2.0, one message a line; protocol\n"
-    "versions 2024-11-05 to 2025-11-25). Its tools run in throwaway micro-VMs:\n"
+    "versions 2024-11-05 to 2025-11-25), or on Streamable HTTP with --http.\n"
+    "Its tools run in throwaway micro-VMs:\n"
     "  run                 one command in a fresh sandbox: exit code, stdout, stderr\n"
     "  sandbox_create      a sandbox that stays for several calls (at most 4)\n"
     "  sandbox_exec        a command in it\n"
@@ -33,6 +36,10 @@ static const char mcp_usage[] =
     "Diagnostics go to stderr. A client configuration:\n"
     "  {\"mcpServers\": {\"luminaguard\": {\"command\": \"luminaguard\", \"args\": [\"mcp\"]}}}\n"
     "\n"
+    "  --http HOST:PORT   Streamable HTTP on http://HOST:PORT/mcp instead of stdio;\n"
+    "                     HOST is 127.0.0.1, localhost or [::1] (port 0: any free\n"
+    "                     one, logged). Requests need Authorization: Bearer <token>,\n"
+    "                     the token being in $LUMINAGUARD_HOME/mcp-http.token\n"
     "  --upstream 'CMD ARGS'  a gateway in front of another MCP server (stdio; repeatable):\n"
     "                     its tools are listed as <name>__<tool>; calls that change\n"
     "                     anything wait for approval, every call is audited\n"
@@ -76,6 +83,10 @@ int cmd_mcp(int argc, char **argv)
                         o.workspace_roots = roots;
                         o.n_roots++;
                         i++;
+                        continue;
+                }
+                if (strcmp(argv[i], "--http") == 0 && i + 1 < argc) {
+                        o.http_addr = argv[++i];
                         continue;
                 }
                 if (strcmp(argv[i], "--policy") == 0 && i + 1 < argc) {
@@ -134,11 +145,17 @@ int cmd_mcp(int argc, char **argv)
                         return st;
                 }
         }
+        /* The HTTP server is a daemon: it says what it does (sessions opened, ended, cancelled). */
+        if (o.http_addr != NULL && log_get_level() < LG_LOG_INFO)
+                log_set_level(LG_LOG_INFO);
         st = 0;
         if (mcp_serve(&o, &err) < 0) {
                 st = cli_report(err);
                 err_free(&err);
         }
-        free(o.upstreams); /* the strings are argv's; the roots went with the server */
+        free(o.upstreams); /* the strings are argv's */
+        for (size_t i = 0; i < o.n_roots; i++)
+                free(o.workspace_roots[i]);
+        free(o.workspace_roots);
         return st;
 }

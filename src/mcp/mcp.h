@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `luminaguard mcp`: an MCP server over stdio (JSON-RPC 2.0, one message a
- * line) exposing sandbox tools to any agent. Requests are read on the main
- * thread; each tools/call runs on a worker of its own so that pings,
- * listings and notifications/cancelled are answered while commands run.
- * Responses are written whole, one line each, under one lock.
+ * `luminaguard mcp`: an MCP server exposing sandbox tools to any agent, over
+ * stdio (JSON-RPC 2.0, one message a line) or Streamable HTTP on loopback.
+ * Each tools/call runs on a worker of its own so that pings, listings and
+ * notifications/cancelled are answered while commands run.
  */
 #ifndef LG_MCP_MCP_H
 #define LG_MCP_MCP_H
@@ -19,7 +18,8 @@ struct policy;
 
 struct mcp_opts {
         const char *home;
-        int in_fd, out_fd;
+        int in_fd, out_fd;       /* stdio */
+        const char *http_addr;   /* --http HOST:PORT: Streamable HTTP instead of stdio */
         unsigned page_size;      /* tools/list page; 0 = all in one */
         uint64_t session_ttl_ms; /* idle session sandboxes go after this; 0 = default */
         char **workspace_roots;  /* --workspace-root, resolved; sessions may take dirs below */

@@ -145,14 +145,11 @@ void mcp_sessions_free(struct mcp_sessions *ss)
 {
         for (int i = 0; i < MCP_MAX_SESSIONS; i++) {
                 if (ss->s[i] != NULL)
-                        (void)session_end(ss, ss->s[i], "the server stops", NULL);
+                        (void)session_end(ss, ss->s[i], "the client is gone", NULL);
                 ss->s[i] = NULL;
         }
         pthread_cond_destroy(&ss->cv);
         pthread_mutex_destroy(&ss->lock);
-        for (size_t i = 0; i < ss->n_roots; i++)
-                free(ss->roots[i]);
-        free(ss->roots);
 }
 
 /* A workspace the operator allowed: inside (or equal to) one of the roots, once resolved. */
@@ -331,4 +328,16 @@ void mcp_sessions_expire(struct mcp_sessions *ss)
                 if (s != NULL)
                         (void)session_end(ss, s, "idle past its TTL", NULL);
         }
+}
+
+unsigned mcp_sessions_count(struct mcp_sessions *ss)
+{
+        unsigned n;
+
+        pthread_mutex_lock(&ss->lock);
+        n = ss->creating;
+        for (int i = 0; i < MCP_MAX_SESSIONS; i++)
+                n += ss->s[i] != NULL;
+        pthread_mutex_unlock(&ss->lock);
+        return n;
 }

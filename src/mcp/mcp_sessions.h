@@ -39,15 +39,15 @@ struct mcp_sessions {
         pthread_cond_t cv; /* session threads' states */
         struct mcp_session *s[MCP_MAX_SESSIONS];
         unsigned creating; /* slots reserved by sandbox_create calls still starting */
-        /* Host directories a session may take as its workspace (resolved); none = no workspaces. */
-        char **roots;
+        /* Host directories a session may take as its workspace (resolved; borrowed). */
+        char *const *roots;
         size_t n_roots;
         enum approve_mode approve; /* who decides workspace_apply */
         uint64_t approve_timeout_ms;
 };
 
 void mcp_sessions_init(struct mcp_sessions *ss, const char *home, uint64_t ttl_ms);
-/* Destroy every session (server shutdown). */
+/* Destroy every session (the client is gone). */
 void mcp_sessions_free(struct mcp_sessions *ss);
 
 /*
@@ -68,5 +68,8 @@ int mcp_session_destroy(struct mcp_sessions *ss, const char *id, struct lg_err *
 
 /* Destroy sessions idle for longer than the TTL. */
 void mcp_sessions_expire(struct mcp_sessions *ss);
+
+/* Sessions alive or being created. */
+unsigned mcp_sessions_count(struct mcp_sessions *ss);
 
 #endif

@@ -14,19 +14,14 @@ it_setup "${1:-build}"
 PY=tests/integration/mcp_client.py
 SERVERS_VERSION=2026.8.31
 NPM_DIR=$LUMINAGUARD_HOME/npm/servers-$SERVERS_VERSION
-if ! command -v npm >/dev/null; then
-        t_begin gateway; t_fail "npm is not installed (scripts/deps.sh installs nodejs and npm)"; t_summary; exit 1
-fi
-if ! [ -x "$NPM_DIR/node_modules/.bin/mcp-server-everything" ] &&
-        ! timeout 300 npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" \
-                "@modelcontextprotocol/server-filesystem@$SERVERS_VERSION" \
-                "@modelcontextprotocol/server-everything@$SERVERS_VERSION" >"$TMP/npm.log" 2>&1; then
-        t_begin gateway
-        if grep -qiE "ENOTFOUND|ETIMEDOUT|EAI_AGAIN|ECONNREFUSED" "$TMP/npm.log"; then
-                t_skip "the npm registry is not reachable: $(tail -1 "$TMP/npm.log")"; t_summary; exit 0
-        fi
-        t_fail "npm install failed: $(tail -3 "$TMP/npm.log")"; t_summary; exit 1
-fi
+npm_pkgs "$NPM_DIR" node_modules/.bin/mcp-server-everything \
+        "@modelcontextprotocol/server-filesystem@$SERVERS_VERSION" \
+        "@modelcontextprotocol/server-everything@$SERVERS_VERSION"
+case $? in
+0) ;;
+2) t_begin gateway; t_skip "$NPM_MSG"; t_summary; exit 0 ;;
+*) t_begin gateway; t_fail "$NPM_MSG"; t_summary; exit 1 ;;
+esac
 export FS_BIN=$NPM_DIR/node_modules/.bin/mcp-server-filesystem
 export EV_BIN=$NPM_DIR/node_modules/.bin/mcp-server-everything
 export FS_ROOT=$TMP/fsroot TMPDIR_T=$TMP

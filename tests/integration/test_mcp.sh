@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `luminaguard mcp`: the MCP server on stdio, driven by a real MCP client
-# (@modelcontextprotocol/inspector-cli from npm, pinned) and by a raw client
-# that also sends what no well-behaved client would (mcp_client.py).
+# `luminaguard mcp`: the MCP server on stdio and on Streamable HTTP, driven
+# by a real MCP client (@modelcontextprotocol/inspector-cli from npm, pinned)
+# and by raw clients that also send what no well-behaved client would
+# (mcp_client.py on stdio, mcp_http.py on HTTP).
 # Usage: tests/integration/test_mcp.sh [BUILD_DIR]
 set -u
 cd "$(dirname "$0")/../.."
@@ -17,7 +18,9 @@ mkdir -p "$LG_WS_ROOT/proj" && echo hello >"$LG_WS_ROOT/proj/README"
 for c in versions malformed list run concurrent eof sessions ttl signal workspace; do
         t_begin "raw stdio: $c"
         out=$(timeout 300 python3 "$PY" "$LG" "$c" 2>&1); rc=$?
-        if [ $rc -eq 0 ]; then T_NAME="$T_NAME — ${out#ok: }"; t_pass; else t_fail "$out"; fi
+        left=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
+        if [ $rc -eq 0 ] && [ -z "$left" ]; then T_NAME="$T_NAME — ${out#ok: }"; t_pass
+        else t_fail "$out${left:+ (run directories left: $left)}"; fi
 done
 
 t_begin "workspace_apply approved at the server's own terminal (tmux)"
@@ -38,38 +41,78 @@ else
         t_fail "tmux is not installed (scripts/deps.sh installs it)"
 fi
 
+for c in access session stream signal; do
+        t_begin "raw HTTP: $c"
+        out=$(timeout 300 python3 tests/integration/mcp_http.py "$LG" "$c" 2>&1); rc=$?
+        left=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
+        if [ $rc -eq 0 ] && [ -z "$left" ]; then T_NAME="$T_NAME — ${out#ok: }"; t_pass
+        else t_fail "$out${left:+ (run directories left: $left)}"; fi
+done
+
+# The real client, and a real upstream whose write tool is RED (src/policy).
 INSPECTOR_VERSION=1.0.3
-NPM_DIR=$LUMINAGUARD_HOME/npm/inspector-cli-$INSPECTOR_VERSION
-t_begin "a real client: @modelcontextprotocol/inspector-cli $INSPECTOR_VERSION lists and calls"
-if ! command -v npm >/dev/null; then
-        t_fail "npm is not installed (scripts/deps.sh installs nodejs and npm)"
-elif ! [ -d "$NPM_DIR/node_modules/@modelcontextprotocol/inspector-cli" ] &&
-        ! timeout 300 npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" \
-                "@modelcontextprotocol/inspector-cli@$INSPECTOR_VERSION" >"$TMP/npm.log" 2>&1; then
-        if grep -qiE "ENOTFOUND|ETIMEDOUT|EAI_AGAIN|ECONNREFUSED" "$TMP/npm.log"; then
-                t_skip "the npm registry is not reachable: $(tail -1 "$TMP/npm.log")"
-        else
-                t_fail "npm install failed: $(tail -3 "$TMP/npm.log")"
-        fi
-else
-        # inspector-cli finds its own package.json relative to the working directory.
-        cd "$NPM_DIR/node_modules/@modelcontextprotocol/inspector-cli/build"
-        node index.js "$LG" mcp --method tools/list >"$TMP/list" 2>"$TMP/e1"; rc1=$?
-        node index.js "$LG" mcp --method tools/call --tool-name run \
-                --tool-arg 'command=echo hello from a micro-VM; uname -s; exit 4' >"$TMP/call" 2>"$TMP/e2"; rc2=$?
-        cd - >/dev/null
-        if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] &&
+SERVERS_VERSION=2026.8.31
+IDIR=$LUMINAGUARD_HOME/npm/inspector-cli-$INSPECTOR_VERSION
+SDIR=$LUMINAGUARD_HOME/npm/servers-$SERVERS_VERSION
+npm_pkgs "$IDIR" node_modules/@modelcontextprotocol/inspector-cli/build/index.js \
+        "@modelcontextprotocol/inspector-cli@$INSPECTOR_VERSION"; irc=$?; imsg=$NPM_MSG
+[ $irc -eq 0 ] && { npm_pkgs "$SDIR" node_modules/.bin/mcp-server-filesystem \
+        "@modelcontextprotocol/server-filesystem@$SERVERS_VERSION" \
+        "@modelcontextprotocol/server-everything@$SERVERS_VERSION"; irc=$?; imsg=$NPM_MSG; }
+FS_ROOT=$TMP/fsroot
+mkdir -p "$FS_ROOT"
+UP="$SDIR/node_modules/.bin/mcp-server-filesystem $FS_ROOT"
+# inspector-cli finds its own package.json relative to the working directory.
+inspect() { (cd "$IDIR/node_modules/@modelcontextprotocol/inspector-cli/build" && node index.js "$@"); }
+# inspector_round TARGET...: list, call run, call a RED tool; each output checked.
+inspector_round() {
+        inspect "$@" --method tools/list >"$TMP/list" 2>"$TMP/e1" &&
+                inspect "$@" --method tools/call --tool-name run \
+                        --tool-arg 'command=echo hello from a micro-VM; uname -s; exit 4' >"$TMP/call" 2>"$TMP/e2" &&
+                inspect "$@" --method tools/call --tool-name secure-filesystem-server__write_file \
+                        --tool-arg "path=$FS_ROOT/red.txt" content=x >"$TMP/red" 2>"$TMP/e3" &&
                 python3 -c '
-import json, sys
+import json, os, sys
 tools = json.load(open(sys.argv[1]))["tools"]
-assert [t["name"] for t in tools][0] == "run" and len(tools) == 8, tools
+names = [t["name"] for t in tools]
+assert names[0] == "run" and "secure-filesystem-server__write_file" in names, names
 assert tools[0]["annotations"]["readOnlyHint"] is True
 r = json.load(open(sys.argv[2]))
 sc = r["structuredContent"]
 assert sc["exit_code"] == 4 and sc["stdout"] == "hello from a micro-VM\nLinux\n", sc
 assert r["isError"] is False
-' "$TMP/list" "$TMP/call"; then t_pass
-        else t_fail "rc=$rc1/$rc2 $(cat "$TMP/e1" "$TMP/e2" | tail -5) $(head -c 600 "$TMP/call")"; fi
+red = json.load(open(sys.argv[3]))
+assert red["isError"] is True and "denied" in red["content"][0]["text"], red
+assert not os.path.exists(sys.argv[4]), "the RED write happened"
+' "$TMP/list" "$TMP/call" "$TMP/red" "$FS_ROOT/red.txt"
+}
+
+t_begin "a real client over stdio: inspector-cli $INSPECTOR_VERSION lists, runs, and a RED tool is denied"
+if [ $irc -eq 2 ]; then t_skip "$imsg"
+elif [ $irc -ne 0 ]; then t_fail "$imsg"
+elif inspector_round "$LG" mcp --upstream "$UP" && "$LG" audit tail -n 20 | grep -q 'decision="no-approver"'; then t_pass
+else t_fail "$(cat "$TMP/e1" "$TMP/e2" "$TMP/e3" | tail -5) $(head -c 300 "$TMP/call") $(head -c 300 "$TMP/red")"; fi
+
+t_begin "the same client over Streamable HTTP (bearer token, Mcp-Session-Id)"
+if [ $irc -eq 2 ]; then t_skip "$imsg"
+elif [ $irc -ne 0 ]; then t_fail "$imsg"
+else
+        "$LG" mcp --http 127.0.0.1:0 --upstream "$UP" </dev/null >/dev/null 2>"$TMP/http.err" &
+        hpid=$!
+        port=
+        for _ in $(seq 100); do
+                port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/mcp.*|\1|p' "$TMP/http.err")
+                [ -n "$port" ] && break
+                sleep 0.1
+        done
+        url=http://127.0.0.1:$port/mcp
+        auth="Authorization: Bearer $(cat "$LUMINAGUARD_HOME/mcp-http.token")"
+        if [ -z "$port" ]; then t_fail "no port: $(cat "$TMP/http.err")"
+        elif inspect "$url" --transport http --method tools/list >"$TMP/noauth" 2>&1; then
+                t_fail "listed without the token"
+        elif inspector_round "$url" --transport http --header "$auth"; then t_pass
+        else t_fail "$(cat "$TMP/e1" "$TMP/e2" "$TMP/e3" | tail -5) $(head -c 300 "$TMP/call")"; fi
+        kill -TERM $hpid; wait $hpid
 fi
 
 t_begin "nothing left behind (the cancelled call's sandbox included)"
