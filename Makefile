@@ -43,7 +43,7 @@ endif
 AGENT_CFLAGS := $(BASE_CFLAGS) -Os
 AGENT_LDFLAGS := -static
 
-HOST_LIBS := -ljansson -lcrypto -lseccomp -larchive -lncursesw -ltinfo -lmicrohttpd
+HOST_LIBS := -ljansson -lcrypto -lseccomp -larchive -lncursesw -ltinfo -lmicrohttpd -lcurl
 
 COMMON_SRC  := $(wildcard src/common/*.c)
 PROTO_SRC   := $(wildcard src/proto/*.c)

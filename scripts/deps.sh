@@ -12,6 +12,7 @@ pkgs=(
         libarchive-dev         # tar streams for workspace sync (copy in, change sets out)
         libncurses-dev         # the approval TUI
         libmicrohttpd-dev      # the MCP server's Streamable HTTP transport
+        libcurl4-openssl-dev   # the HTTP client of `bench mcp`
         curl                   # raw HTTP requests in the MCP HTTP tests
         tmux                   # drives the TUI and the line prompt in the tests
         bubblewrap             # the process backend's benchmark peer (bench spawn --backend process)

@@ -5,7 +5,9 @@
  * MCP client the gateway uses for its upstreams (mcp/upstream.c).
  *
  * Rows:
- *   tools/call run {command: true}, warm pool (a pool of 2 started here)
+ *   tools/call run {command: true}, warm pool (a pool of 2 started here),
+ *     over stdio and over Streamable HTTP (`mcp --http`), calls alternating
+ *   ping over both (the transports alone)
  *   tools/call <tool> on the upstream directly            (peer)
  *   tools/call <prefix>__<tool> through `mcp --upstream`  (the gateway)
  * The gateway's cost is the difference of the last two, measured in the
@@ -13,12 +15,14 @@
  */
 #include "bench/bench_mcp.h"
 #include "bench/bench_exec.h"
+#include "bench/bench_http.h"
 #include "bench/stats.h"
 #include "common/err.h"
 #include "common/monotime.h"
 #include "mcp/upstream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +68,70 @@ static int start(struct upstream *u, const char *home, const char *cmd, const ch
         return upstream_ensure(u, err);
 }
 
+/*
+ * `self mcp --http 127.0.0.1:0` as a child, its stderr in a log; the URL it
+ * listens on into url. The child's pid, or < 0 with *err.
+ */
+static pid_t start_http(const char *self, const char *home, char *url, size_t urlsz,
+                        struct lg_err **err)
+{
+        char log[PATH_MAX], *text = NULL;
+        pid_t pid;
+        int fd;
+
+        snprintf(log, sizeof(log), "%s/logs/bench-mcp-http.log", home);
+        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "%s", log);
+        pid = fork();
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+
+                dup2(null, 0);
+                dup2(null, 1);
+                dup2(fd, 2);
+                execl(self, self, "mcp", "--http", "127.0.0.1:0", (char *)NULL);
+                _exit(127);
+        }
+        close(fd);
+        if (pid < 0)
+                return err_set(err, LG_EK_INTERNAL, errno, "fork");
+        for (int i = 0; i < 300; i++) {
+                FILE *f = fopen(log, "r");
+                char line[512];
+
+                while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+                        if ((text = strstr(line, "listening on ")) != NULL) {
+                                text += strlen("listening on ");
+                                text[strcspn(text, " \n")] = '\0';
+                                snprintf(url, urlsz, "%s", text);
+                                break;
+                        }
+                if (f != NULL)
+                        fclose(f);
+                if (text != NULL)
+                        return pid;
+                usleep(20000);
+        }
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return err_set(err, LG_EK_START, ETIMEDOUT, "mcp --http never listened (see %s)", log);
+}
+
+static int timed_http_call(struct bench_http *c, json_t *args, double *ms, struct lg_err **err)
+{
+        uint64_t t0 = mono_ns();
+        json_t *res = bench_http_request(
+            c, "tools/call", json_pack("{s:s, s:O}", "name", "run", "arguments", args), err);
+        int bad = res == NULL || json_is_true(json_object_get(res, "isError"));
+
+        *ms = (double)(mono_ns() - t0) / 1e6;
+        if (res != NULL && bad)
+                err_set(err, LG_EK_INTERNAL, 0, "run over HTTP: isError");
+        json_decref(res);
+        return bad ? -EIO : 0;
+}
+
 static void row(FILE *out, const char *what, double *s, size_t n)
 {
         struct stats st;
@@ -78,7 +146,9 @@ int bench_mcp(const char *home, const struct bench_mcp_opts *o, FILE *out, struc
         double *a = calloc(o->runs, sizeof(double)), *b = calloc(o->runs, sizeof(double));
         json_t *run_args = json_pack("{s:s}", "command", "true"), *targs = NULL;
         struct upstream server, direct, gw;
-        pid_t pool = -1;
+        struct bench_http *http = NULL;
+        char url[256], token[128] = "", tpath[PATH_MAX];
+        pid_t pool = -1, httpd = -1;
         int r = 0, have_server = 0, have_direct = 0, have_gw = 0;
 
         if (a == NULL || b == NULL || run_args == NULL || bench_self(self, sizeof(self)) < 0) {
@@ -106,15 +176,56 @@ int bench_mcp(const char *home, const struct bench_mcp_opts *o, FILE *out, struc
         snprintf(cmd, sizeof(cmd), "'%s' mcp", self);
         r = start(&server, home, cmd, "server", err);
         have_server = 1;
+        if (r == 0 && (httpd = start_http(self, home, url, sizeof(url), err)) < 0)
+                r = -1;
+        if (r == 0) {
+                FILE *f;
+
+                snprintf(tpath, sizeof(tpath), "%s/mcp-http.token", home);
+                f = fopen(tpath, "r");
+                if (f == NULL || fgets(token, sizeof(token), f) == NULL)
+                        r = err_set(err, LG_EK_INTERNAL, errno, "%s", tpath);
+                if (f != NULL)
+                        fclose(f);
+                token[strcspn(token, "\n")] = '\0';
+        }
+        if (r == 0 && (http = bench_http_open(url, token, err)) == NULL)
+                r = -1;
+        /* Alternating, so that the machine's noise falls on both transports alike. */
         for (unsigned i = 0; r == 0 && i < o->runs; i++) {
                 r = timed_call(&server, "run", run_args, &a[i], err);
                 /* The pool refills behind each hit; a steady rate keeps it warm. */
                 if (r == 0 && bench_pool_wait_idle(home, 2, 60000) < 0)
                         r = err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
+                if (r == 0)
+                        r = timed_http_call(http, run_args, &b[i], err);
+                if (r == 0 && bench_pool_wait_idle(home, 2, 60000) < 0)
+                        r = err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
         }
         if (r < 0)
                 goto out;
-        row(out, "tools/call run {command: true}, warm pool", a, o->runs);
+        row(out, "tools/call run {command: true}, warm pool, stdio", a, o->runs);
+        row(out, "same, Streamable HTTP (SSE answer)", b, o->runs);
+        /* The transports alone: ping, answered by the server without a sandbox. */
+        for (unsigned i = 0; r == 0 && i < o->runs; i++) {
+                uint64_t t0 = mono_ns();
+                json_t *res = upstream_request(&server, "ping", json_object(), CALL_MS, -1, err);
+
+                a[i] = (double)(mono_ns() - t0) / 1e6;
+                t0 = mono_ns();
+                if (res != NULL) {
+                        json_decref(res);
+                        res = bench_http_request(http, "ping", json_object(), err);
+                }
+                b[i] = (double)(mono_ns() - t0) / 1e6;
+                if (res == NULL)
+                        r = -EIO;
+                json_decref(res);
+        }
+        if (r < 0)
+                goto out;
+        row(out, "ping, stdio", a, o->runs);
+        row(out, "ping, Streamable HTTP (JSON answer)", b, o->runs);
 
         if (o->upstream == NULL) {
                 fprintf(out, "  (gateway rows skipped: give --upstream 'CMD' --tool NAME "
@@ -210,6 +321,12 @@ out:
                 upstream_free(&direct);
         if (have_server)
                 upstream_free(&server);
+        bench_http_close(http);
+        if (httpd > 0) {
+                kill(httpd, SIGTERM);
+                while (waitpid(httpd, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
         if (pool > 0) {
                 kill(pool, SIGTERM);
                 while (waitpid(pool, NULL, 0) < 0 && errno == EINTR)

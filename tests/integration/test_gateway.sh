@@ -54,9 +54,11 @@ t_begin "an upstream that cannot start is a clear error at start"
 "$LG" mcp --upstream 'exit 3' </dev/null >"$TMP/o" 2>"$TMP/e"; rc=$?
 [ $rc -ne 0 ] && grep -q "upstream" "$TMP/e" && t_pass || t_fail "rc=$rc $(cat "$TMP/e")"
 
-t_begin "luminaguard bench mcp measures run through the server and the gateway against its peer"
+t_begin "luminaguard bench mcp measures run over stdio and HTTP, and the gateway against its peer"
 "$LG" bench mcp --runs 5 --upstream "$EV_BIN" --tool get-sum --args '{"a":1,"b":2}' >"$TMP/bench" 2>"$TMP/berr"; rc=$?
-if [ $rc -eq 0 ] && grep -qE "tools/call run .* 5 +[0-9.]+ " "$TMP/bench" &&
+if [ $rc -eq 0 ] && grep -qE "tools/call run .*stdio +5 +[0-9.]+ " "$TMP/bench" &&
+        grep -qE "Streamable HTTP \(SSE answer\) +5 +[0-9.]+ " "$TMP/bench" &&
+        grep -qE "ping, Streamable HTTP .* +5 +[0-9.]+ " "$TMP/bench" &&
         grep -qE "through the gateway +5 +[0-9.]+" "$TMP/bench" && grep -q "gateway overhead, p50:" "$TMP/bench"; then
         T_NAME="$T_NAME ($(grep -h "overhead" "$TMP/bench" | sed 's/^ *//'))"; t_pass
 else t_fail "rc=$rc $(cat "$TMP/bench") $(tail -5 "$TMP/berr")"; fi
