@@ -2,10 +2,12 @@
 /* Access checks for the Streamable HTTP transport (see http_guard.h). */
 #include "mcp/http_guard.h"
 #include "common/err.h"
+#include "common/fdio.h"
 #include "common/fs.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 static int token_valid(const char *s, size_t len)
 {
@@ -23,6 +26,26 @@ static int token_valid(const char *s, size_t len)
                 if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
                         return 0;
         return len == HTTP_TOKEN_LEN || (len == HTTP_TOKEN_LEN + 1 && s[HTTP_TOKEN_LEN] == '\n');
+}
+
+/* Write a whole token beside path, then link it in: never replaces one (-EEXIST). */
+static int token_create(const char *path, const char *text)
+{
+        char tmp[PATH_MAX];
+        int fd, r = 0;
+
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (fd_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        if (r == 0 && link(tmp, path) < 0)
+                r = -errno;
+        unlink(tmp);
+        return r;
 }
 
 int http_guard_token(const char *home, char tok[HTTP_TOKEN_LEN + 1], struct lg_err **err)
@@ -36,16 +59,16 @@ int http_guard_token(const char *home, char tok[HTTP_TOKEN_LEN + 1], struct lg_e
                 return err_set(err, LG_EK_USAGE, ENAMETOOLONG, "%s: path too long", home);
         r = fs_read_file(path, 256, &text, &len);
         if (r == -ENOENT) {
-                /* Made once; if two servers race, both use the file that won (read back). */
                 if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
                         return err_set(err, LG_EK_INTERNAL, errno, "getrandom");
                 for (size_t i = 0; i < sizeof(rnd); i++)
                         snprintf(fresh + 2 * i, 3, "%02x", rnd[i]);
                 fresh[HTTP_TOKEN_LEN] = '\n';
                 fresh[HTTP_TOKEN_LEN + 1] = '\0';
-                r = fs_write_file_atomic(path, fresh, HTTP_TOKEN_LEN + 1, 0600);
-                if (r < 0)
+                r = token_create(path, fresh);
+                if (r < 0 && r != -EEXIST)
                         return err_set(err, LG_EK_INTERNAL, -r, "write %s", path);
+                /* Made once: if two servers raced, both use the one that landed first. */
                 r = fs_read_file(path, 256, &text, &len);
         }
         if (r < 0)

@@ -165,6 +165,17 @@ static void stream_send(struct mcp_out *o, json_t *msg)
         stream_wake(st);
 }
 
+/* Its call was cancelled: no answer will come, so the stream ends. */
+static void stream_end(struct mcp_out *o)
+{
+        struct http_stream *st = (struct http_stream *)o;
+
+        pthread_mutex_lock(&st->lock);
+        st->final = 1;
+        pthread_mutex_unlock(&st->lock);
+        stream_wake(st);
+}
+
 /* A new stream (one reference) for sess (held by the stream from here). */
 static struct http_stream *stream_new(struct http_server *srv, struct http_session *sess,
                                       json_t *req_id)
@@ -182,8 +193,8 @@ static struct http_stream *stream_new(struct http_server *srv, struct http_sessi
                 free(st);
                 return NULL;
         }
-        st->out =
-            (struct mcp_out){.send = stream_send, .hold = stream_hold, .release = stream_release};
+        st->out = (struct mcp_out){
+            .send = stream_send, .hold = stream_hold, .release = stream_release, .end = stream_end};
         pthread_mutex_init(&st->lock, NULL);
         st->refs = 1;
         st->req_id = req_id ? json_incref(req_id) : NULL;
@@ -220,6 +231,8 @@ static int stream_next_event(struct http_stream *st)
                 return 1;
         n = asprintf(&st->pending, "event: message\ndata: %s\n\n", text);
         free(text);
+        if (n < 0)
+                st->pending = NULL; /* undefined after a failure */
         st->plen = n > 0 ? (size_t)n : 0;
         return 1;
 }
@@ -276,7 +289,7 @@ static void stream_done(void *cls)
         struct http_stream *st = cls;
         struct http_session *sess = st->sess;
         struct http_server *srv = st->srv;
-        int answered, was_get = 0;
+        int answered;
 
         pthread_mutex_lock(&st->lock);
         st->gone = 1;
@@ -289,13 +302,9 @@ static void stream_done(void *cls)
                 mcp_conn_cancel(sess->conn, st->req_id);
         }
         pthread_mutex_lock(&srv->lock);
-        if (sess->get == st) {
+        if (sess->get == st)
                 sess->get = NULL;
-                was_get = 1;
-        }
         pthread_mutex_unlock(&srv->lock);
-        if (was_get)
-                mcp_conn_set_notify(sess->conn, NULL);
         stream_release(&st->out);
 }
 
@@ -420,7 +429,7 @@ static struct http_session *session_open(struct http_server *srv)
         }
         for (size_t i = 0; i < sizeof(rnd); i++)
                 snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
-        s->conn = mcp_conn_new(srv->sh, NULL);
+        s->conn = mcp_conn_new(srv->sh);
         if (s->conn == NULL) {
                 free(s);
                 return NULL;
@@ -446,29 +455,48 @@ static struct http_session *session_open(struct http_server *srv)
         return s;
 }
 
-/* No more requests: its GET stream ends and its calls are cancelled. Freed by the sweep. */
-static void session_close(struct http_server *srv, struct http_session *s, const char *why)
+/*
+ * Under srv->lock: no more requests. Its GET stream, held (s->get is only
+ * a pointer, and MHD may finish the stream as soon as the lock is dropped),
+ * into *get for session_wind_down to end. 1 if the session was open.
+ */
+static int session_mark_closed(struct http_session *s, struct http_stream **get)
 {
-        struct http_stream *get;
-        int was;
-
-        pthread_mutex_lock(&srv->lock);
-        was = s->closed;
+        if (s->closed)
+                return 0;
         s->closed = 1;
-        get = s->get;
+        *get = s->get;
         s->get = NULL;
-        pthread_mutex_unlock(&srv->lock);
-        if (was)
-                return;
+        if (*get != NULL)
+                stream_hold(&(*get)->out);
+        return 1;
+}
+
+/* After session_mark_closed: its GET stream ends and its calls are cancelled. */
+static void session_wind_down(struct http_session *s, struct http_stream *get, const char *why)
+{
         log_info("mcp: http: session %.8s ends: %s", s->id, why);
-        mcp_conn_set_notify(s->conn, NULL);
         if (get != NULL) {
                 pthread_mutex_lock(&get->lock);
                 get->final = 1;
                 pthread_mutex_unlock(&get->lock);
                 stream_wake(get);
+                stream_release(&get->out);
         }
         (void)mcp_conn_busy(s->conn, 1);
+}
+
+/* No more requests: its GET stream ends and its calls are cancelled. Freed by the sweep. */
+static void session_close(struct http_server *srv, struct http_session *s, const char *why)
+{
+        struct http_stream *get = NULL;
+        int now;
+
+        pthread_mutex_lock(&srv->lock);
+        now = session_mark_closed(s, &get);
+        pthread_mutex_unlock(&srv->lock);
+        if (now)
+                session_wind_down(s, get, why);
 }
 
 /*
@@ -488,6 +516,7 @@ static void sessions_tick(struct http_server *srv, int all)
         pthread_mutex_unlock(&srv->lock);
         for (int i = 0; i < HTTP_MAX_SESSIONS; i++) {
                 struct http_session *s = held[i];
+                struct http_stream *get = NULL;
                 int idle;
 
                 if (s == NULL)
@@ -498,11 +527,15 @@ static void sessions_tick(struct http_server *srv, int all)
                         continue;
                 }
                 mcp_conn_tick(s->conn);
+                /*
+                 * Only our ref: no request, no stream, so no call (each holds its
+                 * stream). Decided and marked in one go, or a request could slip in.
+                 */
                 pthread_mutex_lock(&srv->lock);
-                idle = s->refs == 1 && mono_ms() - s->last_ms > ttl;
+                idle = s->refs == 1 && mono_ms() - s->last_ms > ttl && session_mark_closed(s, &get);
                 pthread_mutex_unlock(&srv->lock);
-                if (idle && mcp_conn_busy(s->conn, 0) == 0)
-                        session_close(srv, s, "idle");
+                if (idle)
+                        session_wind_down(s, get, "idle");
         }
         pthread_mutex_lock(&srv->lock);
         for (int i = 0; i < HTTP_MAX_SESSIONS; i++) {
@@ -591,7 +624,9 @@ static enum MHD_Result post_message(struct http_server *srv, struct MHD_Connecti
                 mcp_conn_handle(s->conn, msg, &drop);
                 return reply(mc, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
         }
-        st = stream_new(srv, s, json_object_get(msg, "id"));
+        /* No usable id: its error answer carries id null, which ends the stream too. */
+        st = stream_new(srv, s,
+                        json_object_get(msg, "id") ? json_object_get(msg, "id") : json_null());
         if (st == NULL)
                 return MHD_NO;
         mcp_conn_handle(s->conn, msg, &st->out);
@@ -607,14 +642,30 @@ static enum MHD_Result post_message(struct http_server *srv, struct MHD_Connecti
         return reply_stream(mc, st, NULL);
 }
 
+/*
+ * MCP-Protocol-Version, when sent, must be the session's (absent: the
+ * client predates the header, as the spec allows). NULL, or why not.
+ */
+static const char *version_refused(struct MHD_Connection *mc, struct http_session *s, char *text,
+                                   size_t n)
+{
+        const char *pv = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "MCP-Protocol-Version");
+
+        if (pv == NULL || strcmp(pv, mcp_conn_version(s->conn)) == 0)
+                return NULL;
+        snprintf(text, n, "MCP-Protocol-Version %.32s%s: this session speaks %s", pv,
+                 mcp_version_known(pv) ? "" : " is unsupported", mcp_conn_version(s->conn));
+        return text;
+}
+
 static enum MHD_Result on_post(struct http_server *srv, struct MHD_Connection *mc,
                                struct http_req *rq)
 {
         const char *sid = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Mcp-Session-Id");
-        const char *pv = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "MCP-Protocol-Version");
         const char *method, *why;
         struct http_session *s;
         enum MHD_Result ret;
+        char text[160];
         json_t *msg;
         int code;
 
@@ -647,16 +698,10 @@ static enum MHD_Result on_post(struct http_server *srv, struct MHD_Connection *m
                 return refuse(mc, MHD_HTTP_NOT_FOUND, JSONRPC_INVALID_REQUEST,
                               "no such session (ended or expired): initialize again");
         }
-        if (pv != NULL && strcmp(pv, mcp_conn_version(s->conn)) != 0) {
-                char text[160];
-
-                snprintf(text, sizeof(text), "MCP-Protocol-Version %.32s%s: this session speaks %s",
-                         pv, mcp_version_known(pv) ? "" : " is unsupported",
-                         mcp_conn_version(s->conn));
+        if (version_refused(mc, s, text, sizeof(text)) != NULL)
                 ret = refuse(mc, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST, text);
-        } else {
+        else
                 ret = post_message(srv, mc, s, msg);
-        }
         json_decref(msg);
         session_put(srv, s);
         return ret;
@@ -667,29 +712,36 @@ static enum MHD_Result on_get(struct http_server *srv, struct MHD_Connection *mc
         const char *sid = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Mcp-Session-Id");
         struct http_session *s = session_find(srv, sid);
         struct http_stream *st;
+        char text[160];
         int taken;
 
         if (s == NULL)
                 return refuse(mc, sid ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
                               JSONRPC_INVALID_REQUEST,
                               sid ? "no such session (ended or expired)" : "no Mcp-Session-Id");
+        if (version_refused(mc, s, text, sizeof(text)) != NULL) {
+                session_put(srv, s);
+                return refuse(mc, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST, text);
+        }
         st = stream_new(srv, s, NULL);
         if (st == NULL) {
                 session_put(srv, s);
                 return MHD_NO;
         }
+        /* A DELETE may have closed it since it was found: nobody would end this stream. */
         pthread_mutex_lock(&srv->lock);
-        taken = s->get != NULL;
+        taken = s->closed ? 2 : s->get != NULL;
         if (!taken)
                 s->get = st;
         pthread_mutex_unlock(&srv->lock);
         if (taken) {
                 stream_release(&st->out);
                 session_put(srv, s);
-                return refuse(mc, MHD_HTTP_CONFLICT, JSONRPC_INVALID_REQUEST,
-                              "this session already has a GET stream");
+                return taken == 2 ? refuse(mc, MHD_HTTP_NOT_FOUND, JSONRPC_INVALID_REQUEST,
+                                           "no such session (ended or expired)")
+                                  : refuse(mc, MHD_HTTP_CONFLICT, JSONRPC_INVALID_REQUEST,
+                                           "this session already has a GET stream");
         }
-        mcp_conn_set_notify(s->conn, &st->out);
         session_put(srv, s);
         return reply_stream(mc, st, NULL);
 }
@@ -698,11 +750,16 @@ static enum MHD_Result on_delete(struct http_server *srv, struct MHD_Connection 
 {
         const char *sid = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Mcp-Session-Id");
         struct http_session *s = session_find(srv, sid);
+        char text[160];
 
         if (s == NULL)
                 return refuse(mc, sid ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
                               JSONRPC_INVALID_REQUEST,
                               sid ? "no such session (ended or expired)" : "no Mcp-Session-Id");
+        if (version_refused(mc, s, text, sizeof(text)) != NULL) {
+                session_put(srv, s);
+                return refuse(mc, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST, text);
+        }
         session_close(srv, s, "the client ended it");
         session_put(srv, s);
         return reply(mc, MHD_HTTP_OK, NULL, NULL, NULL);
@@ -719,6 +776,8 @@ static unsigned check(struct http_server *srv, struct MHD_Connection *mc, const 
         const char *ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");
         const char *clen = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
 
+        if (srv->port == 0) /* not known yet: no Host could be checked */
+                return *why = "the server is starting", MHD_HTTP_SERVICE_UNAVAILABLE;
         if (!http_guard_host_ok(host, srv->port))
                 return *why = "the Host header must name loopback and this port",
                        MHD_HTTP_FORBIDDEN;
@@ -838,6 +897,7 @@ int mcp_http_serve(struct mcp_shared *sh, int sfd, struct lg_err **err)
         socklen_t sslen;
         const union MHD_DaemonInfo *di;
         uint64_t one = 1;
+        MHD_socket lsock;
 
         if (http_guard_parse_addr(o->http_addr, &ss, &sslen, err) < 0 ||
             http_guard_token(o->home, srv.token, err) < 0)
@@ -848,6 +908,7 @@ int mcp_http_serve(struct mcp_shared *sh, int sfd, struct lg_err **err)
         pthread_mutex_init(&srv.lock, NULL);
         srv.d = MHD_start_daemon(
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                MHD_USE_ITC | /* MHD_quiesce_daemon needs it */
                 (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
             0, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
@@ -882,7 +943,7 @@ int mcp_http_serve(struct mcp_shared *sh, int sfd, struct lg_err **err)
         pthread_mutex_unlock(&srv.lock);
         if (write(srv.stop_fd, &one, sizeof(one)) < 0)
                 log_debug("mcp: http: stop: %s", strerror(errno));
-        MHD_quiesce_daemon(srv.d);
+        lsock = MHD_quiesce_daemon(srv.d); /* no new connections; the socket is ours to close */
         sessions_tick(&srv, 1);
         while (sessions_left(&srv) > 0) {
                 struct pollfd p = {.fd = sfd, .events = POLLIN};
@@ -892,6 +953,8 @@ int mcp_http_serve(struct mcp_shared *sh, int sfd, struct lg_err **err)
                 sessions_tick(&srv, 1);
         }
         MHD_stop_daemon(srv.d);
+        if (lsock >= 0)
+                close(lsock);
         close(srv.stop_fd);
         pthread_mutex_destroy(&srv.lock);
         return 0;

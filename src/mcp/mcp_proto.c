@@ -43,12 +43,11 @@ struct mcp_call {
 
 struct mcp_conn {
         struct mcp_shared *sh;
-        pthread_mutex_t lock; /* calls[], state, notify; held while a message is sent */
+        pthread_mutex_t lock; /* calls[], state; held while a message is sent */
         struct mcp_call *calls[MCP_MAX_CALLS];
         int initialized;
         char version[16];
-        int log_level;          /* index into levels[]; messages at or above it are sent */
-        struct mcp_out *notify; /* what belongs to no request (held), or NULL */
+        int log_level; /* index into levels[]; messages at or above it are sent */
         struct mcp_sessions sessions;
 };
 
@@ -97,7 +96,7 @@ static void client_log(struct mcp_conn *c, struct mcp_out *out, int level, const
         pthread_mutex_unlock(&c->lock);
 }
 
-struct mcp_conn *mcp_conn_new(struct mcp_shared *sh, struct mcp_out *notify)
+struct mcp_conn *mcp_conn_new(struct mcp_shared *sh)
 {
         struct mcp_conn *c = calloc(1, sizeof(*c));
         const struct mcp_opts *o = sh->o;
@@ -112,20 +111,12 @@ struct mcp_conn *mcp_conn_new(struct mcp_shared *sh, struct mcp_out *notify)
         c->sessions.n_roots = o->n_roots;
         c->sessions.approve = (enum approve_mode)o->approve;
         c->sessions.approve_timeout_ms = o->approve_timeout_ms;
-        mcp_conn_set_notify(c, notify);
         return c;
 }
 
-void mcp_conn_set_notify(struct mcp_conn *c, struct mcp_out *notify)
+void mcp_conn_send(struct mcp_conn *c, struct mcp_out *out, json_t *msg)
 {
-        struct mcp_out *old;
-
-        out_hold(notify);
-        pthread_mutex_lock(&c->lock);
-        old = c->notify;
-        c->notify = notify;
-        pthread_mutex_unlock(&c->lock);
-        out_release(old);
+        send_msg(c, out, msg);
 }
 
 unsigned mcp_conn_sandboxes(struct mcp_conn *c)
@@ -224,10 +215,12 @@ static void *call_worker(void *arg)
         else
                 result = mcp_tool_call(c->sh->o->home, &c->sessions, name, k->args, k->cancel_fd);
         pthread_mutex_lock(&c->lock);
-        /* A cancelled request gets no answer (the client has forgotten it). */
-        if (k->cancelled)
+        /* A cancelled request gets no answer (the client has forgotten it), only an end. */
+        if (k->cancelled) {
                 json_decref(result);
-        else if (result == NULL)
+                if (k->out->end != NULL)
+                        k->out->end(k->out);
+        } else if (result == NULL)
                 k->out->send(k->out, jsonrpc_error(k->id, JSONRPC_INTERNAL_ERROR,
                                                    "the result could not be built", NULL));
         else
@@ -472,7 +465,6 @@ void mcp_conn_free(struct mcp_conn *c)
         }
         /* Every session sandbox goes with its client: destroyed and verified. */
         mcp_sessions_free(&c->sessions);
-        mcp_conn_set_notify(c, NULL);
         pthread_mutex_destroy(&c->lock);
         free(c);
 }

@@ -21,10 +21,11 @@ struct mcp_conn;
 struct mcp_out {
         /* Deliver msg (stolen). Called under the connection's lock: must not call back into it. */
         void (*send)(struct mcp_out *o, json_t *msg);
-        /* Take and drop a reference: a tool call holds its out until it has answered. NULL: static.
-         */
+        /* A tool call holds its out until it has answered (NULL: a static out). */
         void (*hold)(struct mcp_out *o);
         void (*release)(struct mcp_out *o);
+        /* A cancelled call will never answer (NULL: nothing to do). Under the connection's lock. */
+        void (*end)(struct mcp_out *o);
 };
 
 /* What every connection of one server shares. */
@@ -36,14 +37,11 @@ struct mcp_shared {
 /* Versions we speak, newest first. Is v one of them? */
 int mcp_version_known(const char *v);
 
-/*
- * A new connection; notify (or NULL) gets what belongs to no request.
- * NULL when out of memory.
- */
-struct mcp_conn *mcp_conn_new(struct mcp_shared *sh, struct mcp_out *notify);
+/* A new connection; NULL when out of memory. */
+struct mcp_conn *mcp_conn_new(struct mcp_shared *sh);
 
-/* Where messages tied to no request go from now on (NULL: nowhere). Held. */
-void mcp_conn_set_notify(struct mcp_conn *c, struct mcp_out *notify);
+/* Send msg (stolen) to out under the connection's lock, so lines and events stay whole. */
+void mcp_conn_send(struct mcp_conn *c, struct mcp_out *out, json_t *msg);
 
 /*
  * Handle one message from the client (borrowed). Replies go to out, at once

@@ -44,8 +44,9 @@ static int take_input(struct jsonrpc_reader *rd, struct mcp_conn *c, struct mcp_
                 json_t *msg;
 
                 if (r == -E2BIG) {
-                        out->send(out, jsonrpc_error(NULL, JSONRPC_INVALID_REQUEST,
-                                                     "message larger than 4 MiB", NULL));
+                        mcp_conn_send(c, out,
+                                      jsonrpc_error(NULL, JSONRPC_INVALID_REQUEST,
+                                                    "message larger than 4 MiB", NULL));
                         continue;
                 }
                 if (r == -EMSGSIZE)
@@ -56,7 +57,7 @@ static int take_input(struct jsonrpc_reader *rd, struct mcp_conn *c, struct mcp_
                         continue;
                 msg = jsonrpc_parse(line, len, &code, &why);
                 if (msg == NULL) {
-                        out->send(out, jsonrpc_error(NULL, code, why, NULL));
+                        mcp_conn_send(c, out, jsonrpc_error(NULL, code, why, NULL));
                         continue;
                 }
                 mcp_conn_handle(c, msg, out);
@@ -76,7 +77,7 @@ int mcp_stdio_serve(struct mcp_shared *sh, int sfd, struct lg_err **err)
 
         /* Responses are written whole: a non-blocking stdout would cut lines at EAGAIN. */
         (void)fd_set_nonblock(o->out_fd, 0);
-        c = mcp_conn_new(sh, &so.out);
+        c = mcp_conn_new(sh);
         if (c == NULL)
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "mcp");
         jsonrpc_reader_init(&rd, o->in_fd);

@@ -316,6 +316,28 @@ def case_stream():
     check(r2.status == 406, "GET without text/event-stream: %d" % r2.status)
     r2.read()
     c.close()
+    # notifications/cancelled: the call stops, its stream ends without an answer.
+    status, r4 = s.post({"jsonrpc": "2.0", "id": "c", "method": "tools/call",
+                         "params": {"name": "run", "arguments": {"command": "sleep 60"}}}, sid)
+    check(status == 200, "the call streams")
+    time.sleep(1)
+    t2 = time.time()
+    status, r = s.post({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": "c"}}, sid)
+    check(status == 202, "cancel: %d" % status)
+    msgs = list(read_events(r4))
+    check(time.time() - t2 < 20 and not any(m.get("id") == "c" for m in msgs),
+          "a cancelled call's stream ends, unanswered: %s after %.1f s" % (msgs, time.time() - t2))
+    # A message with neither method nor id is answered (id null) and its stream ends.
+    status, r = s.post({"jsonrpc": "2.0"}, sid)
+    m = read_messages(r)
+    check(status == 200 and m[-1]["error"]["code"] == -32600 and m[-1]["id"] is None, str(m))
+    # GET and DELETE check the version header too.
+    c2.request("GET", "/mcp", headers=s.headers(sid, Accept="text/event-stream",
+                                               MCP_Protocol_Version="2024-11-05"))
+    r2 = c2.getresponse()
+    check(r2.status == 400, "GET with another version: %d" % r2.status)
+    r2.read()
     # A call whose stream the client drops is cancelled: nobody could read its answer.
     c3 = s.conn()
     c3.request("POST", "/mcp", json.dumps({"jsonrpc": "2.0", "id": "dropped", "method": "tools/call",
@@ -338,8 +360,9 @@ def case_stream():
     check("the call is cancelled" in s.stderr(), s.stderr()[-500:])
     check(s.stop() == 0, "exit status")
     print("ok: tools/call streamed as SSE: progress and log messages, then the answer; ping "
-          "answered meanwhile; one GET stream per session (409, 406); a dropped stream's call "
-          "cancelled, its sandbox gone %.1f s later" % gone)
+          "answered meanwhile; one GET stream per session (409, 406, 400 for another version); "
+          "a cancelled call's stream ends unanswered; a message without method or id gets "
+          "its error; a dropped stream's call cancelled, its sandbox gone %.1f s later" % gone)
 
 
 def case_signal():
