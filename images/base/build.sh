@@ -12,6 +12,8 @@
 #   LG_CACHE            directory where the kernel .deb is kept between builds
 #   LG_KERNEL_PACKAGE   kernel package to use instead of the current
 #                       linux-image-cloud-amd64 dependency
+#   LG_MODULES_EXTRA    more modules (paths under kernel/), loaded after the base set
+#   LG_CMDLINE_EXTRA    more kernel arguments
 #
 # Writes OUTDIR/vmlinux, initramfs.cpio.gz, rootfs/ (the initramfs's tree, for
 # the process backend), cmdline, manifest. Progress lines
@@ -31,9 +33,10 @@ STEPS=5
 CMDLINE="console=ttyS0 quiet panic=-1 reboot=t rdinit=/init cryptomgr.notests initcall_blacklist=crypto_kdf108_init,init_kprobe_trace"
 # Dependency order (each module's "depends=" before the module). Only what
 # the agent channel needs: every insmod costs ~15 ms of cold boot under TCG.
-# An image with a root disk adds drivers/block/virtio_blk.ko.
 MODULES="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko
-drivers/char/virtio_console.ko"
+drivers/char/virtio_console.ko ${LG_MODULES_EXTRA:-}"
+# An image that extends this one (images/full) adds its modules and kernel arguments.
+CMDLINE="$CMDLINE${LG_CMDLINE_EXTRA:+ $LG_CMDLINE_EXTRA}"
 
 die() {
         echo "build.sh: error: $*" >&2

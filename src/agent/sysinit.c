@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "agent/sysinit.h"
+#include "agent/rootfs.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 
@@ -65,6 +66,22 @@ static void loopback_up(void)
                 log_error("bring up lo: %s", strerror(errno));
 }
 
+/* An image with a disk root (lg.root= on the command line) switches to it now. */
+static void disk_root(void)
+{
+        _cleanup_file_ FILE *f = fopen("/proc/cmdline", "re");
+        char cmdline[2048] = "", dev[64];
+        struct stat st;
+
+        if (f == NULL || fgets(cmdline, sizeof(cmdline), f) == NULL ||
+            !rootfs_from_cmdline(cmdline, dev, sizeof(dev)))
+                return;
+        /* The driver's probe creates the node before finit_module returns; a moment's grace. */
+        for (int i = 0; i < 100 && stat(dev, &st) < 0; i++)
+                usleep(10000);
+        (void)rootfs_switch(dev);
+}
+
 void sysinit_run(void)
 {
         static const char hostname[] = "sandbox";
@@ -77,6 +94,7 @@ void sysinit_run(void)
         do_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
         do_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
         load_modules();
+        disk_root();
         if (sethostname(hostname, sizeof(hostname) - 1) < 0)
                 log_error("sethostname: %s", strerror(errno));
         loopback_up();

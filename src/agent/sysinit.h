@@ -11,7 +11,8 @@
 /*
  * Mount /proc, /sys, /dev (devtmpfs), /dev/pts, /tmp, /run; load the kernel
  * modules listed in /lib/modules/order (dependency order, one file name per
- * line); set the hostname; bring up lo. Failures are logged to the console
+ * line); switch to the disk root if the command line names one (rootfs.h);
+ * set the hostname; bring up lo. Failures are logged to the console
  * and setup goes on: the host notices a missing channel by its boot timeout.
  */
 void sysinit_run(void);

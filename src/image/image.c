@@ -97,8 +97,11 @@ int image_inspect(const char *home, const char *name, struct image_info *info, s
         if (snprintf(p->dir, sizeof(p->dir), "%s/images/%s", home, name) >= (int)sizeof(p->dir) ||
             path_in(p->kernel, p->dir, "vmlinux") < 0 ||
             path_in(p->initrd, p->dir, "initramfs.cpio.gz") < 0 ||
-            path_in(p->rootfs, p->dir, "rootfs") < 0)
+            path_in(p->rootfs, p->dir, "rootfs") < 0 || path_in(p->disk, p->dir, "rootfs.ext4") < 0)
                 return err_set(err, LG_EK_USAGE, ENAMETOOLONG, "image directory under %s", home);
+        /* Optional: only images with a disk root have one. */
+        if (check_readable(p->disk) < 0)
+                p->disk[0] = '\0';
 
         if (image_recipe_find(name, &recipe, &rerr) < 0 ||
             image_recipe_key(&recipe, info->recipe_key, &rerr) < 0)

@@ -22,7 +22,8 @@ struct image_paths {
         char dir[PATH_MAX];
         char kernel[PATH_MAX];
         char initrd[PATH_MAX];
-        char rootfs[PATH_MAX]; /* the initramfs's tree, for the process backend */
+        char rootfs[PATH_MAX]; /* the root tree, for the process backend */
+        char disk[PATH_MAX];   /* the root filesystem for VMs (rootfs.ext4), or "" when none */
         char cmdline[1024];    /* content of the cmdline file, no newline */
         char key[65];          /* recipe key, hex SHA-256 */
 };
@@ -44,6 +45,11 @@ int image_build(const char *home, const char *name, int force, int progress, str
 struct image_recipe {
         char build_sh[PATH_MAX]; /* images/<name>/build.sh */
         char agent[PATH_MAX];    /* lg-agent (static binary) */
+        /*
+         * images/<parent>/build.sh when images/<name>/extends names a parent
+         * whose build.sh ours runs first (full extends base), else "".
+         */
+        char parent_sh[PATH_MAX];
 };
 
 /* Locate the recipe of `name`. LG_EK_IMAGE naming the missing file. */

@@ -18,6 +18,30 @@ static void cleanup_md_ctx(EVP_MD_CTX **c)
         EVP_MD_CTX_free(*c);
 }
 
+/* images/<name>/extends: one image name whose build.sh is part of this recipe. */
+static int recipe_parent(const char *name, struct image_recipe *r, struct lg_err **err)
+{
+        char rel[256], path[PATH_MAX], parent[64] = "";
+        _cleanup_file_ FILE *f = NULL;
+
+        r->parent_sh[0] = '\0';
+        snprintf(rel, sizeof(rel), "images/%s/extends", name);
+        if (paths_find_data(rel, path, sizeof(path)) < 0)
+                return 0;
+        f = fopen(path, "re");
+        if (f == NULL || fgets(parent, sizeof(parent), f) == NULL)
+                return err_set(err, LG_EK_IMAGE, errno, "read %s", path);
+        parent[strcspn(parent, "\n")] = '\0';
+        if (parent[0] == '\0' || strspn(parent, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+                                      strlen(parent) ||
+            strcmp(parent, name) == 0)
+                return err_set(err, LG_EK_IMAGE, 0, "%s: not an image name: '%s'", path, parent);
+        snprintf(rel, sizeof(rel), "images/%s/build.sh", parent);
+        if (paths_find_data(rel, r->parent_sh, sizeof(r->parent_sh)) < 0)
+                return err_set(err, LG_EK_IMAGE, 0, "%s not found (%s extends it)", rel, name);
+        return 0;
+}
+
 int image_recipe_find(const char *name, struct image_recipe *r, struct lg_err **err)
 {
         struct {
@@ -42,7 +66,7 @@ int image_recipe_find(const char *name, struct image_recipe *r, struct lg_err **
                             "luminaguard binary and in the install tree)%s",
                             rel, files[i].rel == NULL ? "; run 'make' to build lg-agent" : "");
         }
-        return 0;
+        return recipe_parent(name, r, err);
 }
 
 /* Feed one recipe file to the digest as role NUL size(8, LE) content. */
@@ -89,7 +113,8 @@ int image_recipe_key(const struct image_recipe *r, char key[65], struct lg_err *
         if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "SHA-256 init");
         if ((ret = hash_file(md, "build.sh", r->build_sh, err)) < 0 ||
-            (ret = hash_file(md, "lg-agent", r->agent, err)) < 0)
+            (ret = hash_file(md, "lg-agent", r->agent, err)) < 0 ||
+            (r->parent_sh[0] != '\0' && (ret = hash_file(md, "parent", r->parent_sh, err)) < 0))
                 return ret;
         if (!EVP_DigestFinal_ex(md, digest, &len) || len != 32)
                 return err_set(err, LG_EK_INTERNAL, 0, "SHA-256 final failed");

@@ -346,6 +346,7 @@ static int sandbox_start(const char *home, const struct sandbox_opts *o, struct 
                 vc.kernel = o->image->kernel;
                 vc.initrd = o->image->initrd;
                 vc.cmdline = o->image->cmdline;
+                vc.disk = o->image->disk[0] != '\0' ? o->image->disk : NULL;
         }
         vc.memory_mib = o->memory_mib;
         vc.cpus = o->cpus;

@@ -38,7 +38,7 @@ struct qemu_vmm {
 };
 
 /* Descriptors the VMM inherits (vmm_spawn places fds[i] at 3 + i). */
-enum { FD_AGENT = 3, FD_QMP, FD_MEM, FD_KERNEL, FD_INITRD, FD_CONSOLE, FD_END };
+enum { FD_AGENT = 3, FD_QMP, FD_MEM, FD_KERNEL, FD_INITRD, FD_CONSOLE, FD_DISK, FD_END };
 
 /*
  * The QEMU binary as an absolute path without symbolic links (the jail
@@ -207,6 +207,18 @@ static int qemu_build_argv(const struct vmm_config *c, const char *binary, struc
                 argf(a, "-initrd", "/proc/self/fd/%d", FD_INITRD);
                 argf(a, "-append", "%s", cmdline);
         }
+        if (c->disk != NULL) {
+                /*
+                 * The image's root filesystem, shared by every sandbox of the
+                 * image and never written (the guest overlays a tmpfs): read-only
+                 * for QEMU too. A clone needs the device as its template had it.
+                 */
+                argf(a, "-drive",
+                     "file=/proc/self/fd/%d,if=none,id=root,format=raw,readonly=on,"
+                     "cache=writeback,aio=threads",
+                     FD_DISK);
+                argf(a, "-device", "virtio-blk-device,drive=root");
+        }
         argf(a, "-chardev", "file,id=con,path=/proc/self/fd/%d", FD_CONSOLE);
         argf(a, "-serial", "chardev:con");
         argf(a, "-device", "virtio-serial-device,max_ports=2");
@@ -244,6 +256,11 @@ static int qemu_open_files(const struct vmm_config *c, uid_t uid, int fds[FD_END
                 if (fds[FD_INITRD - 3] < 0)
                         return err_set(err, LG_EK_IMAGE, errno, "open initrd %s", c->initrd);
         }
+        if (c->disk != NULL) {
+                fds[FD_DISK - 3] = open(c->disk, O_RDONLY | O_CLOEXEC);
+                if (fds[FD_DISK - 3] < 0)
+                        return err_set(err, LG_EK_IMAGE, errno, "open disk %s", c->disk);
+        }
         snprintf(path, sizeof(path), "%s/console.log", c->run_dir);
         fds[FD_CONSOLE - 3] =
             open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -259,7 +276,7 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
         _cleanup_free_ struct qemu_argv *a = NULL;
         _cleanup_free_ struct jail *jail = NULL;
         _cleanup_free_ struct qemu_vmm *q = NULL;
-        int files[FD_END - 3] = {-1, -1, -1, -1, -1, -1};
+        int files[FD_END - 3] = {-1, -1, -1, -1, -1, -1, -1};
         int sv[2], r;
 
         r = qemu_binary(binary, sizeof(binary));
@@ -305,7 +322,8 @@ static int qemu_start(const struct vmm_config *c, struct vmm **out, struct lg_er
         if (r == 0) {
                 int fds[FD_END - 3] = {c->agent_fd,          qmp_theirs,
                                        files[FD_MEM - 3],    files[FD_KERNEL - 3],
-                                       files[FD_INITRD - 3], files[FD_CONSOLE - 3]};
+                                       files[FD_INITRD - 3], files[FD_CONSOLE - 3],
+                                       files[FD_DISK - 3]};
                 struct vmm_spawn_opts so = {.max_file_bytes = c->max_file_bytes,
                                             .no_thp = c->mem_path != NULL,
                                             .jail = jail,

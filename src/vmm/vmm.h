@@ -26,6 +26,7 @@ struct vmm_config {
         const char *kernel;
         const char *initrd;
         const char *cmdline;
+        const char *disk; /* the image's read-only root filesystem (virtio-blk), or NULL */
         uint64_t memory_mib;
         unsigned cpus;
         enum accel_kind accel;
@@ -140,7 +141,7 @@ struct jail;
  * Threads: PR_SET_PDEATHSIG fires when the *thread* that forked exits, so
  * only call this from threads that live as long as the VMMs they start.
  */
-#define VMM_MAX_FDS 6
+#define VMM_MAX_FDS 8
 struct vmm_spawn_opts {
         uint64_t max_file_bytes; /* cap on every file the VMM writes; 0 = VMM_MAX_FILE_BYTES */
         /*
