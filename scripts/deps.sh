@@ -19,6 +19,7 @@ pkgs=(
         qemu-system-x86        # the VMM (microvm machine)
         busybox-static         # guest userland in the initramfs
         cpio gzip lz4          # initramfs assembly, kernel unpacking
+        debootstrap e2fsprogs  # the full image: its Debian root and its ext4 disk
         procps                 # pgrep/pkill in tests
         python3                # JSON checks in the pool tests, the raw MCP test client
         nodejs                 # MCP peers from npm in the tests (inspector-cli, servers)

@@ -38,6 +38,7 @@ else
 fi
 step "integration: run in micro-VMs" tests/integration/test_run.sh build
 step "integration: doctor, image, usage" tests/integration/test_cli.sh build
+step "integration: the full image (python3, node, npm, git; vm and process)" tests/integration/test_full.sh build
 step "integration: templates and clones" tests/integration/test_template.sh build
 step "integration: warm pool" tests/integration/test_pool.sh build
 step "integration: run, process backend" env LG_BACKEND=process tests/integration/test_run.sh build

@@ -285,6 +285,13 @@ int main(int argc, char **argv)
         }
         if (fd < 0)
                 ensure_stdio();
+        /*
+         * Programs expect a home (npm fails without one). The process
+         * backend runs us as a uid with no passwd entry and no home of its
+         * own: the ephemeral /tmp it is.
+         */
+        if (getenv("HOME") == NULL)
+                setenv("HOME", getuid() == 0 ? "/root" : "/tmp", 1);
         r = setup_signals(a);
         if (r < 0) {
                 log_error("signals: %s", strerror(-r));

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,16 @@ struct child_report {
         int err;
 };
 
-/* Pointer array of x->env plus PATH when missing; *path gets PATH's value. */
+/*
+ * Pointer array of x->env plus PATH and HOME when missing (HOME: the
+ * agent's own, main.c); *path gets PATH's value.
+ */
 static char **build_env(const struct proto_exec *x, const char **path)
 {
-        char **envp = calloc(x->envc + 2, sizeof(char *));
+        static char home[PATH_MAX + 8];
+        char **envp = calloc(x->envc + 3, sizeof(char *));
         size_t n = 0;
+        int has_home = 0;
 
         if (envp == NULL)
                 return NULL;
@@ -42,10 +48,15 @@ static char **build_env(const struct proto_exec *x, const char **path)
                 envp[n++] = x->env[i];
                 if (*path == NULL && strncmp(x->env[i], "PATH=", 5) == 0)
                         *path = x->env[i] + 5;
+                has_home |= strncmp(x->env[i], "HOME=", 5) == 0;
         }
         if (*path == NULL) {
                 envp[n++] = (char *)"PATH=" AGENT_DEFAULT_PATH;
                 *path = AGENT_DEFAULT_PATH;
+        }
+        if (!has_home && getenv("HOME") != NULL) {
+                snprintf(home, sizeof(home), "HOME=%s", getenv("HOME"));
+                envp[n++] = home;
         }
         envp[n] = NULL;
         return envp;

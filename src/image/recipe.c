@@ -32,8 +32,8 @@ static int recipe_parent(const char *name, struct image_recipe *r, struct lg_err
         if (f == NULL || fgets(parent, sizeof(parent), f) == NULL)
                 return err_set(err, LG_EK_IMAGE, errno, "read %s", path);
         parent[strcspn(parent, "\n")] = '\0';
-        if (parent[0] == '\0' || strspn(parent, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
-                                      strlen(parent) ||
+        if (parent[0] == '\0' ||
+            strspn(parent, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(parent) ||
             strcmp(parent, name) == 0)
                 return err_set(err, LG_EK_IMAGE, 0, "%s: not an image name: '%s'", path, parent);
         snprintf(rel, sizeof(rel), "images/%s/build.sh", parent);

@@ -270,6 +270,13 @@ int seccomp_policy_build(struct sock_fprog *prog, struct lg_err **err)
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
         /*
+         * Memory protection keys: V8 (node) asks for one at start and does
+         * without when the kernel has none. Not needed, so not given: ENOSYS
+         * rather than a kill, or every node program would die.
+         */
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(pkey_alloc), 0);
+        /*
          * Sockets: AF_UNIX of any type; AF_INET and AF_INET6 only as plain TCP
          * or UDP (the socket type masked of SOCK_NONBLOCK/SOCK_CLOEXEC, the
          * protocol 0 or the matching one). Everything else — raw, packet,
@@ -283,6 +290,14 @@ int seccomp_policy_build(struct sock_fprog *prog, struct lg_err **err)
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
                                      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        /*
+         * Netlink stays shut, but politely: node's os.networkInterfaces() (npm
+         * calls it) asks NETLINK_ROUTE for the interfaces, and an error there
+         * is survivable where a kill is not. The call never reaches the kernel.
+         */
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                                     SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
         static const int inet[] = {AF_INET, AF_INET6};
         static const struct {
                 int type, proto;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The `full` guest image: built from its recipe (debootstrap and apt from
+# Debian's archive), booted as a micro-VM with its read-only ext4 root under a
+# tmpfs overlay, and used as the process backend's root: python3, node, npm
+# and git work, and every sandbox starts from the pristine image.
+# Usage: tests/integration/test_full.sh [BUILD_DIR]
+set -u
+cd "$(dirname "$0")/../.."
+T_SUITE=test_full
+. tests/lib.sh
+
+it_setup "${1:-build}"
+
+t_begin "luminaguard image build full (debootstrap + apt from Debian's archive)"
+t0=$(date +%s)
+if ! "$LG" image build full >"$TMP/build.log" 2>&1; then
+        if grep -qiE "could not resolve|temporary failure|connection (refused|timed out)" "$TMP/build.log"; then
+                t_skip "Debian's archive is not reachable: $(tail -2 "$TMP/build.log")"; t_summary; exit 0
+        fi
+        t_fail "$(tail -3 "$TMP/build.log")"; t_summary; exit 1
+fi
+IMG=$LUMINAGUARD_HOME/images/full
+if [ -s "$IMG/rootfs.ext4" ] && grep -q "^package_count=" "$IMG/manifest" &&
+        grep -q "^nodejs " "$IMG/packages" && grep -q "^python3 " "$IMG/packages" &&
+        [ -x "$IMG/rootfs/usr/bin/git" ]; then
+        T_NAME="$T_NAME — $(($(date +%s) - t0)) s, $(du -h "$IMG/rootfs.ext4" | cut -f1) disk, $(wc -l <"$IMG/packages") packages recorded"
+        t_pass
+else t_fail "image incomplete: $(ls "$IMG") $(cat "$IMG/manifest")"; fi
+
+# The same checks on both backends.
+SCRIPT='set -e
+python3 -c "import json,hashlib; d={\"n\": sum(i*i for i in range(1000))}; open(\"/tmp/o.json\",\"w\").write(json.dumps(d)); print(hashlib.sha256(open(\"/tmp/o.json\",\"rb\").read()).hexdigest()[:12], d[\"n\"])"
+node -e "console.log(\"node\", [1,2,3].map(x => x * 2).join(\",\"))"
+npm --version >/dev/null && echo npm-ok
+cd /tmp && git init -q repo && cd repo && git config user.email a@b && git config user.name t &&
+        echo hi >f && git add f && git commit -qm one && git log --oneline | wc -l
+echo scribble >/var/tmp/lg-scribble && echo root-writable'
+for backend in vm process; do
+        t_begin "python3, node, npm and git in a $backend sandbox of the full image"
+        "$LG" run --backend "$backend" --image full -- sh -c "$SCRIPT" >"$TMP/out" 2>"$TMP/err" </dev/null; rc=$?
+        want="$(printf '%s 332833500\nnode 2,4,6\nnpm-ok\n1\nroot-writable' \
+                "$(printf '{"n": 332833500}' | sha256sum | cut -c1-12)")"
+        if [ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = "$want" ]; then t_pass
+        else t_fail "rc=$rc out=[$(cat "$TMP/out")] want=[$want] $(tail -3 "$TMP/err")"; fi
+
+        t_begin "the next $backend sandbox starts pristine (the overlay died with the last)"
+        "$LG" run --backend "$backend" --image full -- sh -c 'test ! -e /var/tmp/lg-scribble && test ! -e /tmp/repo && echo clean' \
+                >"$TMP/out" 2>"$TMP/err" </dev/null; rc=$?
+        [ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = clean ] && t_pass || t_fail "rc=$rc $(cat "$TMP/out") $(tail -3 "$TMP/err")"
+done
+
+t_begin "the VM sees its root read-only underneath: the disk is never written"
+sum0=$(stat -c '%s %Y' "$IMG/rootfs.ext4")
+"$LG" run --image full -- sh -c 'grep -q " /mnt/lower ext4 ro" /proc/mounts 2>/dev/null || grep -q "^overlay / overlay" /proc/mounts && echo overlay' \
+        >"$TMP/out" 2>"$TMP/err" </dev/null; rc=$?
+if [ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = overlay ] && [ "$(stat -c '%s %Y' "$IMG/rootfs.ext4")" = "$sum0" ]; then t_pass
+else t_fail "rc=$rc $(cat "$TMP/out") $(tail -3 "$TMP/err")"; fi
+
+t_begin "nothing left behind"
+sleep 0.5
+leftovers >"$TMP/left" && t_pass || t_fail "$(cat "$TMP/left")"
+
+t_summary
