@@ -180,18 +180,24 @@ TEST(env_and_cwd)
 {
         static const char *const env[] = {"env", NULL}, *const pwd[] = {"pwd", NULL};
         static const char *const vars[] = {"FOO=bar", "X=1", NULL};
-        static const char *const withpath[] = {"PATH=/bin:/usr/bin", NULL};
+        static const char *const withpath[] = {"PATH=/bin:/usr/bin", "HOME=/w", NULL};
+        char want[PATH_MAX + 256];
         struct res *r;
 
         START(c);
         send_exec(&c, 1, env, vars, NULL, 0, 0);
         r = client_wait(&c, 1, 5000);
-        /* Exactly the given environment plus the default PATH. */
-        CHECK(stdout_is(r, "FOO=bar\nX=1\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/"
-                           "bin:/sbin:/bin\n"));
+        /* Exactly the given environment plus the default PATH and the agent's HOME. */
+        snprintf(want, sizeof(want),
+                 "FOO=bar\nX=1\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/"
+                 "bin:/sbin:/bin\nHOME=%s\n",
+                 getenv("HOME")  ? getenv("HOME")
+                 : getuid() == 0 ? "/root"
+                                 : "/tmp");
+        CHECK(stdout_is(r, want));
         send_exec(&c, 2, env, withpath, NULL, 0, 0);
         r = client_wait(&c, 2, 5000);
-        CHECK(stdout_is(r, "PATH=/bin:/usr/bin\n"));
+        CHECK(stdout_is(r, "PATH=/bin:/usr/bin\nHOME=/w\n"));
         send_exec(&c, 3, pwd, NULL, "/tmp", 0, 0);
         r = client_wait(&c, 3, 5000);
         CHECK(stdout_is(r, "/tmp\n"));
