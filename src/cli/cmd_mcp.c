@@ -43,6 +43,14 @@ static const char mcp_usage[] =
     "  --upstream 'CMD ARGS'  a gateway in front of another MCP server (stdio; repeatable):\n"
     "                     its tools are listed as <name>__<tool>; calls that change\n"
     "                     anything wait for approval, every call is audited\n"
+    "  --isolate          run every upstream inside a sandbox of its own (a micro-VM\n"
+    "                     of --isolate-image, no network unless --isolate-net):\n"
+    "                     its stdio crosses the agent channel, and it cannot touch\n"
+    "                     this host. Restarted like any upstream when it dies\n"
+    "  --isolate-image NAME  the image those sandboxes run (default full: node, python3)\n"
+    "  --isolate-dir DIR  copied into each as /workspace, its cwd (an npm prefix with\n"
+    "                     the server installed, say); nothing comes back\n"
+    "  --isolate-net SPEC  their egress allow-list, as run's --net\n"
     "  --workspace-root DIR  sandbox_create may take directories below DIR as its\n"
     "                     workspace (repeatable; default: none)\n"
     "  --policy FILE      policy rules (allow|deny tool GLOB); default\n"
@@ -52,6 +60,65 @@ static const char mcp_usage[] =
     "  --session-ttl DUR  destroy a session sandbox idle this long (default 10m)\n"
     "  --page-size N      tools per tools/list page (default: all)\n";
 
+/* s in single quotes for /bin/sh, appended to b (size bsz). 0, or -E2BIG. */
+static int sh_quote(char *b, size_t bsz, const char *s)
+{
+        size_t n = strlen(b);
+
+        if (n + 1 >= bsz)
+                return -E2BIG;
+        b[n++] = '\'';
+        for (; *s != '\0'; s++) {
+                if (n + 5 >= bsz)
+                        return -E2BIG;
+                if (*s == '\'') {
+                        memcpy(b + n, "'\\''", 4);
+                        n += 4;
+                } else {
+                        b[n++] = *s;
+                }
+        }
+        b[n++] = '\'';
+        b[n] = '\0';
+        return 0;
+}
+
+/*
+ * --isolate: the upstream command, run by `luminaguard run` in a sandbox of
+ * its own, stdin and stdout relayed over the agent channel. exec, so that
+ * the gateway's SIGTERM reaches run, which destroys the sandbox.
+ */
+static char *isolated(const char *cmd, const char *image, const char *dir, const char *net)
+{
+        char self[PATH_MAX], *b;
+        size_t bsz = strlen(cmd) * 4 + 3 * PATH_MAX + 256;
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        int r = 0;
+
+        if (n <= 0 || (b = calloc(1, bsz)) == NULL)
+                return NULL;
+        self[n] = '\0';
+        strcpy(b, "exec ");
+        r |= sh_quote(b, bsz, self);
+        strcat(b, " run --timeout 0 --image ");
+        r |= sh_quote(b, bsz, image);
+        if (dir != NULL) {
+                strcat(b, " --workspace-in ");
+                r |= sh_quote(b, bsz, dir);
+        }
+        if (net != NULL) {
+                strcat(b, " --net ");
+                r |= sh_quote(b, bsz, net);
+        }
+        strcat(b, " -- sh -c ");
+        r |= sh_quote(b, bsz, cmd);
+        if (r < 0) {
+                free(b);
+                return NULL;
+        }
+        return b;
+}
+
 int cmd_mcp(int argc, char **argv)
 {
         struct mcp_opts o = {.in_fd = STDIN_FILENO,
@@ -60,7 +127,9 @@ int cmd_mcp(int argc, char **argv)
                              .approve_timeout_ms = APPROVE_DEFAULT_TIMEOUT_MS};
         struct lg_err *err = NULL;
         char home[PATH_MAX];
-        const char *policy_file = NULL;
+        const char *policy_file = NULL, *iso_image = "full", *iso_dir = NULL, *iso_net = NULL;
+        char iso_dir_real[PATH_MAX];
+        int isolate = 0;
         uint64_t v;
         int st;
 
@@ -83,6 +152,28 @@ int cmd_mcp(int argc, char **argv)
                         o.workspace_roots = roots;
                         o.n_roots++;
                         i++;
+                        continue;
+                }
+                if (strcmp(argv[i], "--isolate") == 0) {
+                        isolate = 1;
+                        continue;
+                }
+                if (strcmp(argv[i], "--isolate-image") == 0 && i + 1 < argc) {
+                        iso_image = argv[++i];
+                        continue;
+                }
+                if (strcmp(argv[i], "--isolate-dir") == 0 && i + 1 < argc) {
+                        if (realpath(argv[i + 1], iso_dir_real) == NULL) {
+                                fprintf(stderr, "luminaguard: error: --isolate-dir %s: %s\n",
+                                        argv[i + 1], strerror(errno));
+                                return LG_EXIT_USAGE;
+                        }
+                        iso_dir = iso_dir_real;
+                        i++;
+                        continue;
+                }
+                if (strcmp(argv[i], "--isolate-net") == 0 && i + 1 < argc) {
+                        iso_net = argv[++i];
                         continue;
                 }
                 if (strcmp(argv[i], "--http") == 0 && i + 1 < argc) {
@@ -134,6 +225,20 @@ int cmd_mcp(int argc, char **argv)
         if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
         o.home = home;
+        if ((iso_dir != NULL || iso_net != NULL) && !isolate) {
+                fprintf(stderr, "luminaguard: error: --isolate-dir and --isolate-net go with "
+                                "--isolate\n");
+                return LG_EXIT_USAGE;
+        }
+        /* The gateway's upstreams, as given or wrapped in a sandbox each (kept until exit). */
+        for (size_t i = 0; isolate && i < o.n_upstreams; i++) {
+                o.upstreams[i] = isolated(o.upstreams[i], iso_image, iso_dir, iso_net);
+                if (o.upstreams[i] == NULL) {
+                        fprintf(stderr, "luminaguard: error: --isolate: upstream command too "
+                                        "long\n");
+                        return LG_EXIT_USAGE;
+                }
+        }
         /* The operator's rules for upstream tools: <home>/policy when it exists. */
         {
                 static struct policy rules;
@@ -153,7 +258,9 @@ int cmd_mcp(int argc, char **argv)
                 st = cli_report(err);
                 err_free(&err);
         }
-        free(o.upstreams); /* the strings are argv's */
+        for (size_t i = 0; isolate && i < o.n_upstreams; i++)
+                free(o.upstreams[i]); /* ours; otherwise they are argv's */
+        free(o.upstreams);
         for (size_t i = 0; i < o.n_roots; i++)
                 free(o.workspace_roots[i]);
         free(o.workspace_roots);

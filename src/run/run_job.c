@@ -63,7 +63,7 @@ int run_job(const char *home, const struct run_opts *o, const char *id, const ch
                                     "the command ran, but its end could not be audited");
         }
         /* Whatever the command's status: a failing build may still have written files. */
-        if (r == 0 && ws != NULL)
+        if (r == 0 && ws != NULL && !ws->in_only)
                 r = run_ws_copy_out(ws, home, c, pidfd, io->intr_fd, err);
         return r;
 }

@@ -29,6 +29,8 @@ const char run_opts_usage[] =
     "      --workspace DIR     copy DIR into the sandbox as /workspace; afterwards its\n"
     "                          changes are shown as a Diff Card and applied to DIR\n"
     "                          only if approved (all or nothing)\n"
+    "      --workspace-in DIR  copy DIR in as /workspace, and nothing back: whatever\n"
+    "                          the command does to it dies with the sandbox\n"
     "      --workspace-max SIZE  refuse workspaces larger than SIZE either way\n"
     "                          (default 512M)\n"
     "      --approve deny|prompt|tui\n"
@@ -104,6 +106,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
             {"net", required_argument, NULL, 'N'},
             {"workspace", required_argument, NULL, 'W'},
             {"workspace-max", required_argument, NULL, 'X'},
+            {"workspace-in", required_argument, NULL, 'Y'},
             {"approve", required_argument, NULL, 'A'},
             {"approve-timeout", required_argument, NULL, 'T'},
             {"policy", required_argument, NULL, 'L'},
@@ -219,6 +222,13 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
                         if (optarg[0] == '\0')
                                 return err_set(err, LG_EK_USAGE, 0, "--workspace: empty path");
                         o->workspace = optarg;
+                        o->workspace_in_only = 0;
+                        break;
+                case 'Y':
+                        if (optarg[0] == '\0')
+                                return err_set(err, LG_EK_USAGE, 0, "--workspace-in: empty path");
+                        o->workspace = optarg;
+                        o->workspace_in_only = 1;
                         break;
                 case 'X':
                         if (parse_size(optarg, &v) < 0 || v < (1ull << 20) || v > (64ull << 30))

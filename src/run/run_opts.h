@@ -35,6 +35,7 @@ struct run_opts {
         struct net_allowlist allow;
         const char *workspace;  /* --workspace DIR (as given), NULL for none */
         uint64_t workspace_max; /* bytes each way */
+        int workspace_in_only;  /* --workspace-in: copied in, never back (no change set) */
         enum approve_mode approve;
         uint64_t approve_timeout_ms;
         const char *policy_file; /* --policy FILE, NULL: <home>/policy if it exists */

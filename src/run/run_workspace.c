@@ -205,6 +205,7 @@ int run_ws_init(struct run_ws *w, const char *home, const struct run_opts *o, st
         w->lock_fd = -1;
         w->lim.max_bytes = o->workspace_max;
         w->lim.max_entries = WS_MAX_ENTRIES;
+        w->in_only = o->workspace_in_only;
         if (realpath(o->workspace, w->dir) == NULL)
                 return err_set(err, LG_EK_USAGE, errno, "--workspace %s", o->workspace);
         if (strcmp(w->dir, "/") == 0)

@@ -27,6 +27,7 @@ struct run_ws {
         int have_changes;
         char sandbox[64];
         unsigned outs; /* copy-outs so far: the second and later name their store <sandbox>-<n> */
+        int in_only;   /* --workspace-in: nothing comes back */
 };
 
 /* What run_ws_settle() and run_ws_decide() report (>= 0), besides < 0 with *err. */
