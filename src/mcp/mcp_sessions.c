@@ -28,6 +28,7 @@ struct mcp_session_thread {
         struct mcp_sessions *ss;
         struct mcp_session *s;
         int intr_fd;
+        const char *image; /* static storage (image names are literals) */
         int state;
         struct lg_err *err; /* why it failed to start, or to be destroyed */
         const char *why;    /* why it ends, for the log */
@@ -63,13 +64,13 @@ static void *session_thread(void *arg)
 {
         struct mcp_session_thread *t = arg;
         struct mcp_sessions *ss = t->ss;
-        struct spawn_opts so = {.image = "base",
+        struct spawn_opts so = {.image = t->image,
                                 .memory_mib = SANDBOX_DEFAULT_MEMORY_MIB,
                                 .cpus = SANDBOX_DEFAULT_CPUS,
                                 .boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS,
                                 .intr_fd = t->intr_fd,
                                 .build_image = 1};
-        struct run_opts o = {.image = "base",
+        struct run_opts o = {.image = t->image,
                              .memory_mib = SANDBOX_DEFAULT_MEMORY_MIB,
                              .cpus = SANDBOX_DEFAULT_CPUS};
         struct lg_err *aerr = NULL, *derr = NULL;
@@ -167,8 +168,8 @@ static int workspace_allowed(const struct mcp_sessions *ss, const char *dir, cha
         return -EACCES;
 }
 
-int mcp_session_create(struct mcp_sessions *ss, int intr_fd, const char *workspace, char *id,
-                       size_t idsz, struct lg_err **err)
+int mcp_session_create(struct mcp_sessions *ss, int intr_fd, const char *workspace,
+                       const char *image, char *id, size_t idsz, struct lg_err **err)
 {
         struct mcp_session *s;
         struct mcp_session_thread *t;
@@ -229,6 +230,7 @@ int mcp_session_create(struct mcp_sessions *ss, int intr_fd, const char *workspa
                 s->ws = ws;
                 ws = NULL;
                 t->intr_fd = intr_fd;
+                t->image = image ? image : "base";
                 s->thread = t;
                 if (pthread_create(&t->thread, NULL, session_thread, t) != 0)
                         r = err_set(err, LG_EK_INTERNAL, EAGAIN, "session thread");

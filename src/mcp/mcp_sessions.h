@@ -55,8 +55,9 @@ void mcp_sessions_free(struct mcp_sessions *ss);
  * directory inside one of the roots, copied in as /workspace. 0 or < 0 with
  * *err (LG_EK_USAGE when full, or for a workspace outside the roots).
  */
-int mcp_session_create(struct mcp_sessions *ss, int intr_fd, const char *workspace, char *id,
-                       size_t idsz, struct lg_err **err) __attribute__((warn_unused_result));
+int mcp_session_create(struct mcp_sessions *ss, int intr_fd, const char *workspace,
+                       const char *image, char *id, size_t idsz, struct lg_err **err)
+    __attribute__((warn_unused_result));
 
 /* Take the session id for one call (busy until put back). NULL with *err: unknown or busy. */
 struct mcp_session *mcp_session_take(struct mcp_sessions *ss, const char *id, struct lg_err **err);

@@ -54,6 +54,12 @@
         "\"duration_ms\": {\"type\": \"number\"}},"                                                \
         "\"required\": [\"exit_code\", \"signal\", \"stdout\", \"stderr\", \"sandbox\"]}"
 
+/* The guest image: the names of images/ in the source tree. */
+#define IMAGE_PROP                                                                                 \
+        "\"image\": {\"type\": \"string\", \"enum\": [\"base\", \"full\"], \"description\": "      \
+        "\"guest image: base (busybox; starts fastest, the default) or full (Debian 12 with "      \
+        "python3, node, npm, git, curl, gcc; built on first use)\"}"
+
 #define SANDBOX_PROP                                                                               \
         "\"sandbox\": {\"type\": \"string\", \"description\": \"the id sandbox_create returned\"}"
 
@@ -63,7 +69,7 @@ static const char *const tool_defs[] = {
     "nothing of the host) and destroys it afterwards. Give either `command` (run by /bin/sh -c) "
     "or `argv`. Returns the exit code and the captured stdout and stderr (each cut at 1 MiB; a "
     "command printing more than 8 MiB is killed). Nothing the command does survives it.\","
-    "\"inputSchema\": {\"type\": \"object\", \"properties\": {" CMD_PROPS "},"
+    "\"inputSchema\": {\"type\": \"object\", \"properties\": {" CMD_PROPS "," IMAGE_PROP "},"
     "\"additionalProperties\": false}," CMD_OUTPUT ","
     "\"annotations\": {\"readOnlyHint\": true, \"destructiveHint\": false, "
     "\"idempotentHint\": false, \"openWorldHint\": false}}",
@@ -76,7 +82,7 @@ static const char *const tool_defs[] = {
     "for): it is copied in as /workspace, and workspace_apply brings changes back after a "
     "human approves them.\","
     "\"inputSchema\": {\"type\": \"object\", \"properties\": {\"workspace\": {\"type\": "
-    "\"string\", \"description\": \"a host directory to copy in as /workspace\"}}, "
+    "\"string\", \"description\": \"a host directory to copy in as /workspace\"}, " IMAGE_PROP "}, "
     "\"additionalProperties\": false},"
     "\"outputSchema\": {\"type\": \"object\", \"properties\": {\"sandbox\": {\"type\": "
     "\"string\"}, \"idle_ttl_s\": {\"type\": \"integer\"}}, \"required\": [\"sandbox\"]},"
@@ -441,6 +447,21 @@ static json_t *cmd_result(const struct run_request *rq, struct run_result *res)
         return r ? r : mcp_tool_error("out of memory");
 }
 
+/* `image`: absent (base), or one of the names the schema lists. NULL, or the tool error. */
+static json_t *image_arg(json_t *args, const char **image)
+{
+        json_t *v = json_object_get(args, "image");
+        const char *s = json_string_value(v);
+
+        *image = "base";
+        if (v == NULL)
+                return NULL;
+        if (s == NULL || (strcmp(s, "base") != 0 && strcmp(s, "full") != 0))
+                return mcp_tool_error("`image` is base or full");
+        *image = strcmp(s, "full") == 0 ? "full" : "base"; /* literals: they outlive args */
+        return NULL;
+}
+
 static json_t *run_call(const char *home, json_t *args, int intr_fd)
 {
         struct cmd_args a;
@@ -448,7 +469,7 @@ static json_t *run_call(const char *home, json_t *args, int intr_fd)
         struct lg_err *err = NULL;
         json_t *r = cmd_args_parse(args, &a);
 
-        if (r == NULL) {
+        if (r == NULL && (r = image_arg(args, &a.rq.image)) == NULL) {
                 if (run_capture(home, &a.rq, intr_fd, &res, &err) < 0)
                         r = mcp_tool_error("the sandbox failed: %s",
                                            err ? err->msg : "unknown error");
@@ -550,10 +571,14 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
         if (strcmp(name, "sandbox_create") == 0) {
                 json_t *wsj = json_object_get(args, "workspace");
 
+                const char *image;
+
                 if (wsj != NULL && (!json_is_string(wsj) || json_string_length(wsj) == 0))
                         return mcp_tool_error("`workspace` must be a host directory's path");
-                if (mcp_session_create(ss, intr_fd, json_string_value(wsj), id, sizeof(id), &err) <
-                    0)
+                if ((r = image_arg(args, &image)) != NULL)
+                        return r;
+                if (mcp_session_create(ss, intr_fd, json_string_value(wsj), image, id, sizeof(id),
+                                       &err) < 0)
                         r = mcp_tool_error("%s", err ? err->msg : "cannot create a sandbox");
                 else
                         r = tool_ok(json_pack("{s:s, s:I}", "sandbox", id, "idle_ttl_s",

@@ -58,7 +58,7 @@ static int fill_opts(const struct run_request *rq, struct run_opts *o, struct lg
         o->memory_mib = SANDBOX_DEFAULT_MEMORY_MIB;
         o->cpus = SANDBOX_DEFAULT_CPUS;
         o->boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS;
-        o->image = "base";
+        o->image = rq->image ? rq->image : "base";
         o->workdir = rq->workdir;
         o->backend = rq->backend;
         o->approve = APPROVE_MODE_DENY; /* nothing here is RED: no workspace, no network */

@@ -30,6 +30,7 @@ struct run_request {
         const char *stdin_data; /* NULL = /dev/null */
         size_t stdin_len;
         enum sandbox_backend backend;
+        const char *image; /* NULL = base */
 };
 
 struct run_result {

@@ -528,9 +528,73 @@ def case_eof_waits():
     print("ok: input closed: the running call is still answered, then the server exits")
 
 
+def case_image():
+    """`image`: run and sandbox_create in the full image (built by test_full.sh before us)."""
+    s = Server()
+    s.init()
+    r = call(s, 1, "run", {"command": "python3 -c 'print(sum(range(10)))'", "image": "full"}, 300)
+    check(not r.get("isError") and r["structuredContent"]["stdout"] == "45\n", str(r)[:300])
+    r = call(s, 2, "run", {"command": "python3 -c 'print(1)'"}, 120)
+    check(r["structuredContent"]["exit_code"] == 127, "base has no python3: %s" % str(r)[:300])
+    r = call(s, 3, "run", {"command": "true", "image": "debian"})
+    check(r.get("isError") and "image" in r["content"][0]["text"], str(r)[:300])
+    sb = call(s, 4, "sandbox_create", {"image": "full"}, 300)["structuredContent"]["sandbox"]
+    r = call(s, 5, "sandbox_exec", {"sandbox": sb, "command": "node -e 'console.log(6*7)' > /tmp/n"})
+    r = call(s, 6, "sandbox_exec", {"sandbox": sb, "command": "cat /tmp/n; git --version | cut -c1-11"})
+    check(r["structuredContent"]["stdout"] == "42\ngit version\n", str(r)[:300])
+    check(s.close() == 0, "exit status")
+    print("ok: run and sandbox_create take image full (python3, node, git there; not in base); "
+          "an unknown image is a tool error")
+
+
+def descendants(pid):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()
+                kids.setdefault(int(st[1]), []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def case_gateway_isolated():
+    """--isolate: server-everything runs in a micro-VM of the full image, its files copied in."""
+    srv = os.environ["ISO_DIR"]
+    os.environ["LG_CANARY"] = "host-secret"
+    t0 = time.time()
+    s = Server("--isolate", "--isolate-dir", srv, "--upstream",
+               "node node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+    r = s.init()
+    started = time.time() - t0
+    names = [t["name"] for t in s.request(1, "tools/list", timeout=120)["result"]["tools"]]
+    check("everything__get-sum" in names and "everything__get-env" in names, str(names))
+    r = call(s, 2, "everything__get-sum", {"a": 2, "b": 3}, 120)
+    check(not r.get("isError") and "5" in r["content"][0]["text"], "get-sum: %s" % r)
+    r = call(s, 3, "everything__get-env", {}, 120)
+    env = r["content"][0]["text"]
+    check("host-secret" not in env and "LG_CANARY" not in env and "/root" in env,
+          "the upstream sees the sandbox's environment, not ours: %s" % env[:300])
+    vmm = [p for p in descendants(s.p.pid)
+           if "qemu" in open("/proc/%d/cmdline" % p, "rb").read().decode(errors="replace")]
+    check(vmm, "a VMM runs the upstream")
+    check(s.close() == 0, "exit status")
+    time.sleep(1)
+    check(not [p for p in vmm if os.path.exists("/proc/%d" % p)], "its VMM is gone with the gateway")
+    print("ok: server-everything in a micro-VM of the full image (ready %.1f s after start): "
+          "tools listed, get-sum answered, its environment is the sandbox's, its VMM gone with "
+          "the gateway" % started)
+
+
 {"versions": case_versions, "malformed": case_malformed, "list": case_list, "run": case_run,
  "concurrent": case_concurrent_cancel_progress, "eof": case_eof_waits,
  "sessions": case_sessions, "ttl": case_ttl, "signal": case_signal,
  "workspace": case_workspace, "workspace_tty": case_workspace_tty, "gateway": case_gateway,
  "gateway_policy": case_gateway_policy, "gateway_crash": case_gateway_crash,
- "gateway_tty": case_gateway_tty}[CASE]()
+ "gateway_tty": case_gateway_tty, "gateway_isolated": case_gateway_isolated, "image": case_image}[CASE]()

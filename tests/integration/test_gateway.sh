@@ -50,6 +50,18 @@ else
         t_fail "tmux is not installed (scripts/deps.sh installs it)"
 fi
 
+t_begin "--isolate: an upstream in a micro-VM of the full image"
+if "$LG" image build full >"$TMP/full.log" 2>&1; then
+        # Outside $LUMINAGUARD_HOME (a workspace may not hold our state): a copy of the install.
+        cp -a "$NPM_DIR" "$TMP/iso" &&
+                out=$(ISO_DIR=$TMP/iso timeout 600 python3 "$PY" "$LG" gateway_isolated 2>"$TMP/err"); rc=$?
+        if [ $rc -eq 0 ]; then T_NAME="$T_NAME — ${out#ok: }"; t_pass; else t_fail "$out $(tail -5 "$TMP/err")"; fi
+elif grep -qiE "could not resolve|temporary failure|connection (refused|timed out)" "$TMP/full.log"; then
+        t_skip "the full image needs Debian's archive, which is not reachable: $(tail -1 "$TMP/full.log")"
+else
+        t_fail "the full image did not build: $(tail -3 "$TMP/full.log")"
+fi
+
 t_begin "an upstream that cannot start is a clear error at start"
 "$LG" mcp --upstream 'exit 3' </dev/null >"$TMP/o" 2>"$TMP/e"; rc=$?
 [ $rc -ne 0 ] && grep -q "upstream" "$TMP/e" && t_pass || t_fail "rc=$rc $(cat "$TMP/e")"

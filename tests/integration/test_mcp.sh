@@ -15,7 +15,7 @@ PY=tests/integration/mcp_client.py
 export LG_WS_ROOT=$TMP/wsroot
 mkdir -p "$LG_WS_ROOT/proj" && echo hello >"$LG_WS_ROOT/proj/README"
 
-for c in versions malformed list run concurrent eof sessions ttl signal workspace; do
+for c in versions malformed list run concurrent eof sessions ttl signal workspace image; do
         t_begin "raw stdio: $c"
         out=$(timeout 300 python3 "$PY" "$LG" "$c" 2>&1); rc=$?
         left=$(ls -A "$LUMINAGUARD_HOME/run" 2>/dev/null)
