@@ -4,6 +4,7 @@
 #include "bench/bench_audit.h"
 #include "bench/bench_mcp.h"
 #include "bench/bench_spawn.h"
+#include "bench/bench_workload.h"
 #include "pool/pool.h"
 #include "cli/cli.h"
 #include "common/err.h"
@@ -23,6 +24,7 @@ static const char bench_usage[] =
     "       luminaguard bench spawn --backend process [--runs N] [--json FILE]\n"
     "       luminaguard bench audit [--records N]\n"
     "       luminaguard bench mcp [--runs N] [--upstream 'CMD' --tool NAME [--args JSON]]\n"
+    "       luminaguard bench workload [--runs N] [--ops N] [--only NAME]\n"
     "\n"
     "  boot   cold boot to agent ready and 'run -- true' end to end, against plain\n"
     "         QEMU booting the same kernel and initramfs to a shell, interleaved.\n"
@@ -214,6 +216,44 @@ static int bench_mcp_cmd(int argc, char **argv)
         return r;
 }
 
+static int bench_workload_cmd(int argc, char **argv)
+{
+        struct bench_workload_opts o = {.runs = 5, .ops = 1000};
+        struct lg_err *err = NULL;
+        char home[PATH_MAX], logs[PATH_MAX + 8];
+        uint64_t n;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc &&
+                    parse_uint(argv[i + 1], 1, 10000, &n) == 0) {
+                        o.runs = (unsigned)n;
+                        i++;
+                } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc &&
+                           parse_uint(argv[i + 1], 0, 1000000, &n) == 0) {
+                        o.ops = (unsigned)n;
+                        i++;
+                } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+                        o.only = argv[++i];
+                } else {
+                        fprintf(stderr, "luminaguard: error: bad option %s\n%s", argv[i],
+                                bench_usage);
+                        return LG_EXIT_USAGE;
+                }
+        }
+        if (cli_home(home, sizeof(home)) < 0)
+                return LG_EXIT_INTERNAL;
+        snprintf(logs, sizeof(logs), "%s/logs", home);
+        if (fs_mkdir_p(logs, 0700) < 0)
+                return LG_EXIT_INTERNAL;
+        r = bench_workload(home, &o, stdout, &err);
+        if (r < 0) {
+                r = cli_report(err);
+                err_free(&err);
+        }
+        return r;
+}
+
 static int bench_audit_cmd(int argc, char **argv)
 {
         struct lg_err *err = NULL;
@@ -251,6 +291,8 @@ int cmd_bench(int argc, char **argv)
                 return bench_audit_cmd(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "mcp") == 0)
                 return bench_mcp_cmd(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "workload") == 0)
+                return bench_workload_cmd(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 fputs(bench_usage, stdout);
                 return 0;

@@ -187,6 +187,7 @@ static struct sandbox_opts clone_opts(const struct pool *p, const struct templat
                                       const struct template_loaded *l, int *bad)
 {
         return (struct sandbox_opts){
+            .image = &p->img, /* an image with a disk: the clone needs it as its template had it */
             .ram_file = t->ram,
             .restore_state = t->state,
             .loaded = l,

@@ -3,6 +3,7 @@
 #include "bench/stats.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/hostmem.h"
 #include "sandbox/sandbox.h"
 
 #include <stdio.h>
@@ -30,28 +31,6 @@ static json_t *samples_json(const struct pool_samples *s)
                          st.p95, "p99", st.p99, "max", st.max);
 }
 
-/* "Pss:" and "Private_*:" lines of /proc/PID/smaps_rollup, in KiB. */
-static void vmm_memory(int pid, long *pss, long *priv)
-{
-        char path[64], *line, *save = NULL;
-        _cleanup_free_ char *text = NULL;
-
-        *pss = *priv = -1;
-        snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
-        if (fs_read_file(path, 16384, &text, NULL) < 0)
-                return;
-        *pss = *priv = 0;
-        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                long kib;
-
-                if (sscanf(line, "Pss: %ld kB", &kib) == 1)
-                        *pss = kib;
-                else if (sscanf(line, "Private_Clean: %ld kB", &kib) == 1 ||
-                         sscanf(line, "Private_Dirty: %ld kB", &kib) == 1)
-                        *priv += kib;
-        }
-}
-
 /* utime + stime of a process, in clock ticks. */
 static long vmm_cpu_ticks(int pid)
 {
@@ -77,7 +56,7 @@ json_t *pool_stats_json(const struct pool_stats *st, struct sandbox *const *idle
                 int pid = sandbox_vmm_pid(idle[i]);
                 long pss, priv;
 
-                vmm_memory(pid, &pss, &priv);
+                hostmem_process(pid, &pss, &priv);
                 json_array_append_new(
                     mem, json_pack("{s:s,s:i,s:I,s:I,s:I}", "id", sandbox_id(idle[i]), "pid", pid,
                                    "pss_kib", (json_int_t)pss, "private_kib", (json_int_t)priv,

@@ -24,7 +24,8 @@ enum sandbox_backend {
 };
 
 struct sandbox_opts {
-        const struct image_paths *image; /* what to cold-boot (unused when restoring) */
+        /* What to cold-boot; a clone of an image with a disk needs it too (image->disk). */
+        const struct image_paths *image;
         enum sandbox_backend backend;
         unsigned pids;       /* process backend: tasks (default SANDBOX_DEFAULT_PIDS) */
         uint64_t disk_bytes; /* process backend: writable layer (default SANDBOX_DEFAULT_DISK) */
