@@ -28,7 +28,12 @@
 
 #define POOL_SIZE 2
 /* Bounds of the stability check: growth over the second half of the operations. */
-#define VMM_GROWTH_MAX_MIB   16.0
+/*
+ * The VMM's PSS moves by ±15 MiB between samples under TCG once it has
+ * settled (the translation buffer is flushed and refilled): 32 MiB is
+ * twice that noise; a leak of a few KiB per operation still shows.
+ */
+#define VMM_GROWTH_MAX_MIB   32.0
 #define GUEST_GROWTH_MAX_MIB 8.0
 
 struct workload {
