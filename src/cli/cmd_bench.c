@@ -174,13 +174,33 @@ static int bench_spawn_cmd(int argc, char **argv)
         return r; /* 1: a regression against the baseline */
 }
 
+/* The home, with its logs directory (the benchmarks' children log there). 0 / -1. */
+static int bench_home(char home[PATH_MAX])
+{
+        char logs[PATH_MAX + 8];
+
+        if (cli_home(home, PATH_MAX) < 0)
+                return -1;
+        snprintf(logs, sizeof(logs), "%s/logs", home);
+        return fs_mkdir_p(logs, 0700) < 0 ? -1 : 0;
+}
+
+/* A benchmark's result as the exit status, its error said. */
+static int bench_status(int r, struct lg_err **err)
+{
+        if (r >= 0)
+                return r;
+        r = cli_report(*err);
+        err_free(err);
+        return r;
+}
+
 static int bench_mcp_cmd(int argc, char **argv)
 {
         struct bench_mcp_opts o = {.runs = 50};
         struct lg_err *err = NULL;
-        char home[PATH_MAX], logs[PATH_MAX + 8];
+        char home[PATH_MAX];
         uint64_t n;
-        int r;
 
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc &&
@@ -203,26 +223,17 @@ static int bench_mcp_cmd(int argc, char **argv)
                 fprintf(stderr, "luminaguard: error: --upstream and --tool go together\n");
                 return LG_EXIT_USAGE;
         }
-        if (cli_home(home, sizeof(home)) < 0)
+        if (bench_home(home) < 0)
                 return LG_EXIT_INTERNAL;
-        snprintf(logs, sizeof(logs), "%s/logs", home);
-        if (fs_mkdir_p(logs, 0700) < 0)
-                return LG_EXIT_INTERNAL;
-        r = bench_mcp(home, &o, stdout, &err);
-        if (r < 0) {
-                r = cli_report(err);
-                err_free(&err);
-        }
-        return r;
+        return bench_status(bench_mcp(home, &o, stdout, &err), &err);
 }
 
 static int bench_workload_cmd(int argc, char **argv)
 {
         struct bench_workload_opts o = {.runs = 5, .ops = 1000};
         struct lg_err *err = NULL;
-        char home[PATH_MAX], logs[PATH_MAX + 8];
+        char home[PATH_MAX];
         uint64_t n;
-        int r;
 
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc &&
@@ -241,17 +252,9 @@ static int bench_workload_cmd(int argc, char **argv)
                         return LG_EXIT_USAGE;
                 }
         }
-        if (cli_home(home, sizeof(home)) < 0)
+        if (bench_home(home) < 0)
                 return LG_EXIT_INTERNAL;
-        snprintf(logs, sizeof(logs), "%s/logs", home);
-        if (fs_mkdir_p(logs, 0700) < 0)
-                return LG_EXIT_INTERNAL;
-        r = bench_workload(home, &o, stdout, &err);
-        if (r < 0) {
-                r = cli_report(err);
-                err_free(&err);
-        }
-        return r;
+        return bench_status(bench_workload(home, &o, stdout, &err), &err);
 }
 
 static int bench_audit_cmd(int argc, char **argv)

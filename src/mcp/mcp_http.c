@@ -707,22 +707,40 @@ static enum MHD_Result on_post(struct http_server *srv, struct MHD_Connection *m
         return ret;
 }
 
-static enum MHD_Result on_get(struct http_server *srv, struct MHD_Connection *mc)
+/*
+ * GET and DELETE: the session their Mcp-Session-Id names, held, with the
+ * version header checked. NULL when refused (*ret is the refusal).
+ */
+static struct http_session *session_of(struct http_server *srv, struct MHD_Connection *mc,
+                                       enum MHD_Result *ret)
 {
         const char *sid = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Mcp-Session-Id");
         struct http_session *s = session_find(srv, sid);
-        struct http_stream *st;
         char text[160];
+
+        if (s == NULL) {
+                *ret = refuse(mc, sid ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
+                              JSONRPC_INVALID_REQUEST,
+                              sid ? "no such session (ended or expired)" : "no Mcp-Session-Id");
+                return NULL;
+        }
+        if (version_refused(mc, s, text, sizeof(text)) != NULL) {
+                session_put(srv, s);
+                *ret = refuse(mc, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST, text);
+                return NULL;
+        }
+        return s;
+}
+
+static enum MHD_Result on_get(struct http_server *srv, struct MHD_Connection *mc)
+{
+        enum MHD_Result ret = MHD_NO;
+        struct http_session *s = session_of(srv, mc, &ret);
+        struct http_stream *st;
         int taken;
 
         if (s == NULL)
-                return refuse(mc, sid ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
-                              JSONRPC_INVALID_REQUEST,
-                              sid ? "no such session (ended or expired)" : "no Mcp-Session-Id");
-        if (version_refused(mc, s, text, sizeof(text)) != NULL) {
-                session_put(srv, s);
-                return refuse(mc, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST, text);
-        }
+                return ret;
         st = stream_new(srv, s, NULL);
         if (st == NULL) {
                 session_put(srv, s);
@@ -748,18 +766,11 @@ static enum MHD_Result on_get(struct http_server *srv, struct MHD_Connection *mc
 
 static enum MHD_Result on_delete(struct http_server *srv, struct MHD_Connection *mc)
 {
-        const char *sid = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Mcp-Session-Id");
-        struct http_session *s = session_find(srv, sid);
-        char text[160];
+        enum MHD_Result ret = MHD_NO;
+        struct http_session *s = session_of(srv, mc, &ret);
 
         if (s == NULL)
-                return refuse(mc, sid ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
-                              JSONRPC_INVALID_REQUEST,
-                              sid ? "no such session (ended or expired)" : "no Mcp-Session-Id");
-        if (version_refused(mc, s, text, sizeof(text)) != NULL) {
-                session_put(srv, s);
-                return refuse(mc, MHD_HTTP_BAD_REQUEST, JSONRPC_INVALID_REQUEST, text);
-        }
+                return ret;
         session_close(srv, s, "the client ended it");
         session_put(srv, s);
         return reply(mc, MHD_HTTP_OK, NULL, NULL, NULL);

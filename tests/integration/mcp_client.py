@@ -5,6 +5,7 @@
 Usage: mcp_client.py LUMINAGUARD CASE   (prints "ok: ..." or "FAIL: ...", exit 0/1)
 """
 import json, os, subprocess, sys, time, select
+from procs import descendants
 
 LG, CASE = sys.argv[1], sys.argv[2]
 
@@ -545,23 +546,6 @@ def case_image():
     check(s.close() == 0, "exit status")
     print("ok: run and sandbox_create take image full (python3, node, git there; not in base); "
           "an unknown image is a tool error")
-
-
-def descendants(pid):
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                st = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()
-                kids.setdefault(int(st[1]), []).append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    out, todo = [], [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            out.append(k)
-            todo.append(k)
-    return out
 
 
 def case_gateway_isolated():

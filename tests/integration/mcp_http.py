@@ -6,6 +6,7 @@ SDK would send (wrong token, Host, Origin, media types, sizes) are sent too.
 Usage: mcp_http.py LUMINAGUARD CASE   (prints "ok: ..." or "FAIL: ...", exit 0/1)
 """
 import http.client, json, os, re, signal, subprocess, sys, time
+from procs import descendants
 
 LG, CASE = sys.argv[1], sys.argv[2]
 HOME = os.environ["LUMINAGUARD_HOME"]
@@ -17,24 +18,6 @@ def check(cond, what):
     if not cond:
         print("FAIL:", what)
         sys.exit(1)
-
-
-def descendants(pid):
-    """Every process below pid (VMMs, jailers, helpers)."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                ppid = int(open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            out.append(k)
-            todo.append(k)
-    return out
 
 
 class Server:
