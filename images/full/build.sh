@@ -44,12 +44,15 @@ LG_MODULES_EXTRA="drivers/block/virtio_blk.ko fs/overlayfs/overlay.ko" \
 [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lg-image-full.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# --one-file-system: whatever happens, nothing mounted below is ever walked into.
+trap 'rm -rf --one-file-system "$WORK"' EXIT
 MIRROR=${LG_DEBIAN_MIRROR:-}
 if [ -z "$MIRROR" ]; then
+        # deb822 sources first, then the classic list; none may fail the build by itself.
         MIRROR=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-                sed -n 's/^URIs: *\(http[^ ]*debian\/\?\)\( .*\)\?$/\1/p' | head -1)
-        [ -n "$MIRROR" ] || MIRROR=$(sed -n 's/^deb \(http[^ ]*debian\/\?\) .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -1)
+                sed -n 's/^URIs: *\(http[^ ]*debian\/\?\)\( .*\)\?$/\1/p' | sed -n 1p || true)
+        [ -n "$MIRROR" ] || MIRROR=$(sed -n 's/^deb \(http[^ ]*debian\/\?\) .*/\1/p' \
+                /etc/apt/sources.list 2>/dev/null | sed -n 1p || true)
 fi
 [ -n "$MIRROR" ] || die "no Debian archive in the apt sources; set LG_DEBIAN_MIRROR"
 
@@ -59,28 +62,27 @@ mkdir -p "$CACHE/debootstrap" "$CACHE/apt-archives/partial"
 R="$WORK/root"
 # debootstrap's own resolver cannot take npm's dependency tree (--include fails to
 # configure it): it lays down minbase, and apt inside the tree installs the rest.
-debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" "$SUITE" "$R" "$MIRROR" \
+# debootstrap mounts /proc and /sys in the tree itself: in a namespace of its own too.
+unshare -m --propagation private setpriv --pdeathsig KILL \
+        debootstrap --variant=minbase --cache-dir="$CACHE/debootstrap" "$SUITE" "$R" "$MIRROR" \
         >"$WORK/debootstrap.log" 2>&1 || die "debootstrap failed: $(tail -3 "$WORK/debootstrap.log")"
-MOUNTS=()
-unmount_all() {
-        local i
-        for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}"; done
-        MOUNTS=()
-}
-trap 'unmount_all; rm -rf "$WORK"' EXIT
-mount -t proc proc "$R/proc" && MOUNTS+=("$R/proc")
-mount --bind /dev "$R/dev" && MOUNTS+=("$R/dev")
-# Downloaded packages are kept between builds (LG_CACHE), not in the image.
-mount --bind "$CACHE/apt-archives" "$R/var/cache/apt/archives" && MOUNTS+=("$R/var/cache/apt/archives")
 # No daemon may start inside the tree while it is built.
 printf '#!/bin/sh\nexit 101\n' >"$R/usr/sbin/policy-rc.d"
 chmod 0755 "$R/usr/sbin/policy-rc.d"
-{
-        chroot "$R" apt-get -q update &&
-                DEBIAN_FRONTEND=noninteractive chroot "$R" apt-get -q -y --no-install-recommends \
-                        install $PACKAGES
-} >"$WORK/apt.log" 2>&1 || die "apt-get install in the tree failed: $(tail -3 "$WORK/apt.log")"
-unmount_all
+# apt runs in a mount namespace of its own: the mounts it needs (/proc, /dev, the package
+# cache) never show on the host and vanish with it, however the build ends; it dies with us.
+INSTALL='set -eu
+R=$1 CACHE=$2
+shift 2
+mount -t proc proc "$R/proc"
+mount --bind /dev "$R/dev"
+mount --bind "$CACHE/apt-archives" "$R/var/cache/apt/archives"
+chroot "$R" apt-get -q update
+DEBIAN_FRONTEND=noninteractive chroot "$R" apt-get -q -y --no-install-recommends install "$@"'
+# shellcheck disable=SC2086 # the package list is words
+unshare -m --propagation private setpriv --pdeathsig KILL bash -c "$INSTALL" install \
+        "$R" "$CACHE" $PACKAGES >"$WORK/apt.log" 2>&1 ||
+        die "apt-get install in the tree failed: $(tail -3 "$WORK/apt.log")"
 rm -f "$R/usr/sbin/policy-rc.d"
 
 echo "step 7/8: configuring the root"

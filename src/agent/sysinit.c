@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -79,7 +80,16 @@ static void disk_root(void)
         /* The driver's probe creates the node before finit_module returns; a moment's grace. */
         for (int i = 0; i < 100 && stat(dev, &st) < 0; i++)
                 usleep(10000);
-        (void)rootfs_switch(dev);
+        /*
+         * Half a switch (some mounts moved, or still the initramfs) would run
+         * commands in a broken or wrong root: stop instead. The host sees a
+         * guest that never became ready, and keeps its console log.
+         */
+        if (rootfs_switch(dev) < 0) {
+                log_error("root: cannot switch to %s: powering off", dev);
+                sync();
+                reboot(RB_POWER_OFF);
+        }
 }
 
 void sysinit_run(void)

@@ -60,59 +60,50 @@ static const char mcp_usage[] =
     "  --session-ttl DUR  destroy a session sandbox idle this long (default 10m)\n"
     "  --page-size N      tools per tools/list page (default: all)\n";
 
-/* s in single quotes for /bin/sh, appended to b (size bsz). 0, or -E2BIG. */
-static int sh_quote(char *b, size_t bsz, const char *s)
+/* s in single quotes for /bin/sh, onto f. */
+static void sh_quote(FILE *f, const char *s)
 {
-        size_t n = strlen(b);
-
-        if (n + 1 >= bsz)
-                return -E2BIG;
-        b[n++] = '\'';
+        fputc('\'', f);
         for (; *s != '\0'; s++) {
-                if (n + 5 >= bsz)
-                        return -E2BIG;
-                if (*s == '\'') {
-                        memcpy(b + n, "'\\''", 4);
-                        n += 4;
-                } else {
-                        b[n++] = *s;
-                }
+                if (*s == '\'')
+                        fputs("'\\''", f);
+                else
+                        fputc(*s, f);
         }
-        b[n++] = '\'';
-        b[n] = '\0';
-        return 0;
+        fputc('\'', f);
 }
 
 /*
  * --isolate: the upstream command, run by `luminaguard run` in a sandbox of
  * its own, stdin and stdout relayed over the agent channel. exec, so that
- * the gateway's SIGTERM reaches run, which destroys the sandbox.
+ * the gateway's SIGTERM reaches run, which destroys the sandbox. NULL when
+ * out of memory.
  */
 static char *isolated(const char *cmd, const char *image, const char *dir, const char *net)
 {
-        char self[PATH_MAX], *b;
-        size_t bsz = strlen(cmd) * 4 + 3 * PATH_MAX + 256;
+        char self[PATH_MAX], *b = NULL;
+        size_t len = 0;
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        int r = 0;
+        FILE *f;
 
-        if (n <= 0 || (b = calloc(1, bsz)) == NULL)
+        if (n <= 0 || (f = open_memstream(&b, &len)) == NULL)
                 return NULL;
         self[n] = '\0';
-        strcpy(b, "exec ");
-        r |= sh_quote(b, bsz, self);
-        strcat(b, " run --timeout 0 --image ");
-        r |= sh_quote(b, bsz, image);
+        fputs("exec ", f);
+        sh_quote(f, self);
+        fputs(" run --timeout 0 --image ", f);
+        sh_quote(f, image);
         if (dir != NULL) {
-                strcat(b, " --workspace-in ");
-                r |= sh_quote(b, bsz, dir);
+                fputs(" --workspace-in ", f);
+                sh_quote(f, dir);
         }
         if (net != NULL) {
-                strcat(b, " --net ");
-                r |= sh_quote(b, bsz, net);
+                fputs(" --net ", f);
+                sh_quote(f, net);
         }
-        strcat(b, " -- sh -c ");
-        r |= sh_quote(b, bsz, cmd);
-        if (r < 0) {
+        fputs(" -- sh -c ", f);
+        sh_quote(f, cmd);
+        if (fclose(f) != 0) {
                 free(b);
                 return NULL;
         }
@@ -234,8 +225,7 @@ int cmd_mcp(int argc, char **argv)
         for (size_t i = 0; isolate && i < o.n_upstreams; i++) {
                 o.upstreams[i] = isolated(o.upstreams[i], iso_image, iso_dir, iso_net);
                 if (o.upstreams[i] == NULL) {
-                        fprintf(stderr, "luminaguard: error: --isolate: upstream command too "
-                                        "long\n");
+                        fprintf(stderr, "luminaguard: error: --isolate: out of memory\n");
                         return LG_EXIT_USAGE;
                 }
         }

@@ -32,6 +32,19 @@
 static const char *const image_files[] = {"vmlinux", "initramfs.cpio.gz", "rootfs/sbin/lg-agent",
                                           "cmdline", "manifest"};
 
+int image_disk_id(const char *disk, char *id, size_t idsz)
+{
+        struct stat st;
+
+        id[0] = '\0';
+        if (stat(disk, &st) < 0)
+                return -errno;
+        snprintf(id, idsz, "%llx:%llx:%lld:%lld.%09ld", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec);
+        return 0;
+}
+
 /* Names become path components: keep them boring. */
 static int check_name(const char *name, struct lg_err **err)
 {
@@ -102,6 +115,8 @@ int image_inspect(const char *home, const char *name, struct image_info *info, s
         /* Optional: only images with a disk root have one. */
         if (check_readable(p->disk) < 0)
                 p->disk[0] = '\0';
+        else
+                image_disk_id(p->disk, p->disk_id, sizeof(p->disk_id));
 
         if (image_recipe_find(name, &recipe, &rerr) < 0 ||
             image_recipe_key(&recipe, info->recipe_key, &rerr) < 0)
@@ -136,6 +151,11 @@ int image_inspect(const char *home, const char *name, struct image_info *info, s
         }
         text[strcspn(text, "\n")] = '\0';
         snprintf(p->cmdline, sizeof(p->cmdline), "%s", text);
+        /* An image that boots from a disk is not there without it. */
+        if (strstr(p->cmdline, "lg.root=") != NULL && p->disk[0] == '\0') {
+                snprintf(info->problem, sizeof(info->problem), "%s/rootfs.ext4: missing", p->dir);
+                return 0;
+        }
         info->present = 1;
         /* Without a recipe (a bare install) the image cannot be judged stale. */
         info->stale = info->recipe_key[0] != '\0' && strcmp(info->recipe_key, p->key) != 0;

@@ -15,6 +15,7 @@
 #define LG_IMAGE_IMAGE_H
 
 #include <limits.h>
+#include <stddef.h>
 
 struct lg_err;
 
@@ -24,8 +25,15 @@ struct image_paths {
         char initrd[PATH_MAX];
         char rootfs[PATH_MAX]; /* the root tree, for the process backend */
         char disk[PATH_MAX];   /* the root filesystem for VMs (rootfs.ext4), or "" when none */
-        char cmdline[1024];    /* content of the cmdline file, no newline */
-        char key[65];          /* recipe key, hex SHA-256 */
+        /*
+         * Which disk file that is (device, inode, size, mtime), "" with no
+         * disk: part of a template's key, and checked again before a clone
+         * starts, since a guest restored onto another disk than the one it
+         * booted from would read garbage through its cached filesystem.
+         */
+        char disk_id[96];
+        char cmdline[1024]; /* content of the cmdline file, no newline */
+        char key[65];       /* recipe key, hex SHA-256 */
 };
 
 /*
@@ -36,6 +44,9 @@ struct image_paths {
  */
 int image_ensure(const char *home, const char *name, int build_if_needed, int progress,
                  struct image_paths *out, struct lg_err **err) __attribute__((warn_unused_result));
+
+/* The identity of a disk file (image_paths.disk_id) into id. 0 / -errno. */
+int image_disk_id(const char *disk, char *id, size_t idsz);
 
 /* Build (or rebuild when force, or when stale) image `name` under home, atomically. */
 int image_build(const char *home, const char *name, int force, int progress, struct lg_err **err)

@@ -59,6 +59,7 @@ static int fill_opts(const struct run_request *rq, struct run_opts *o, struct lg
         o->cpus = SANDBOX_DEFAULT_CPUS;
         o->boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS;
         o->image = rq->image ? rq->image : "base";
+        o->no_image_build = rq->no_image_build;
         o->workdir = rq->workdir;
         o->backend = rq->backend;
         o->approve = APPROVE_MODE_DENY; /* nothing here is RED: no workspace, no network */

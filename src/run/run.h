@@ -31,6 +31,12 @@ struct run_request {
         size_t stdin_len;
         enum sandbox_backend backend;
         const char *image; /* NULL = base */
+        /*
+         * A missing or stale image is an error rather than a build: building
+         * `full` runs debootstrap and apt as root for minutes, which is the
+         * operator's to start, not an MCP client's.
+         */
+        int no_image_build;
 };
 
 struct run_result {

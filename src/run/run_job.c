@@ -188,7 +188,7 @@ int run_spawn(const char *home, const struct run_opts *o, int intr_fd, struct sa
             .cpus = o->cpus,
             .boot_timeout_ms = (int)o->boot_timeout_ms,
             .intr_fd = intr_fd,
-            .build_image = 1,
+            .build_image = !o->no_image_build,
             .cold = o->cold,
             .backend = o->backend,
             .pids = o->pids,

@@ -36,6 +36,7 @@ struct run_opts {
         const char *workspace;  /* --workspace DIR (as given), NULL for none */
         uint64_t workspace_max; /* bytes each way */
         int workspace_in_only;  /* --workspace-in: copied in, never back (no change set) */
+        int no_image_build;     /* a missing image is an error, not a build (MCP clients) */
         enum approve_mode approve;
         uint64_t approve_timeout_ms;
         const char *policy_file; /* --policy FILE, NULL: <home>/policy if it exists */

@@ -348,6 +348,19 @@ static int sandbox_start(const char *home, const struct sandbox_opts *o, struct 
                 vc.cmdline = o->image->cmdline;
                 vc.disk = o->image->disk[0] != '\0' ? o->image->disk : NULL;
         }
+        /* A clone must find the very disk its template booted from (image_paths.disk_id). */
+        if (vc.disk != NULL && o->restore_state != NULL) {
+                char now[sizeof(o->image->disk_id)];
+
+                if (image_disk_id(vc.disk, now, sizeof(now)) < 0 ||
+                    strcmp(now, o->image->disk_id) != 0) {
+                        err_set(err, LG_EK_START, ESTALE,
+                                "%s changed since its template was made (the image was "
+                                "rebuilt): restart what holds the old template (a pool)",
+                                vc.disk);
+                        goto fail;
+                }
+        }
         vc.memory_mib = o->memory_mib;
         vc.cpus = o->cpus;
         vc.accel = o->accel;

@@ -41,17 +41,22 @@ static const char *image_name(const struct image_paths *img)
         return slash ? slash + 1 : img->dir;
 }
 
-static int template_key(const char *image_key, const struct template_shape *s, char key[65])
+static int template_key(const struct image_paths *img, const struct template_shape *s, char key[65])
 {
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
-        char text[256];
+        char text[384];
         int n;
 
-        /* Under TCG the guest was told the host's TSC rate at boot: part of what it is. */
-        n = snprintf(text, sizeof(text), "image=%s mem=%llu cpus=%u accel=%s proto=%u tsc=%u",
-                     image_key, (unsigned long long)s->memory_mib, s->cpus, accel_name(s->accel),
-                     PROTO_VERSION, s->accel == ACCEL_TCG ? vmm_host_tsc_khz() : 0);
+        /*
+         * Under TCG the guest was told the host's TSC rate at boot: part of
+         * what it is. So is the disk file it mounted (a rebuilt image has a
+         * new one under the same recipe key).
+         */
+        n = snprintf(text, sizeof(text),
+                     "image=%s mem=%llu cpus=%u accel=%s proto=%u tsc=%u disk=%s", img->key,
+                     (unsigned long long)s->memory_mib, s->cpus, accel_name(s->accel),
+                     PROTO_VERSION, s->accel == ACCEL_TCG ? vmm_host_tsc_khz() : 0, img->disk_id);
         if (n < 0 || (size_t)n >= sizeof(text))
                 return -E2BIG;
         if (!EVP_Digest(text, (size_t)n, digest, &len, EVP_sha256(), NULL) || len != 32)
@@ -210,7 +215,7 @@ int template_ensure(const char *home, const struct image_paths *img,
         _cleanup_fd_ int lfd = -1;
         int r;
 
-        r = template_key(img->key, shape, key);
+        r = template_key(img, shape, key);
         if (r < 0)
                 return err_set(err, LG_EK_INTERNAL, -r, "template key");
         template_paths(home, key, t);

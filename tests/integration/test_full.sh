@@ -60,7 +60,7 @@ t_begin "luminaguard bench workload checks every result and measures (a short ru
 "$LG" bench workload --runs 1 --ops 1000 >"$TMP/bench" 2>"$TMP/berr"; rc=$?
 rows=$(grep -cE "^  (files-1000|file-64m|python|python-venv|node|git) +1 +[0-9.]+ " "$TMP/bench")
 if [ $rc -eq 0 ] && [ "$rows" -eq 6 ] && grep -q "stability: 1000 operations" "$TMP/bench" &&
-        grep -qE "second half \(ops 500 to 1000\): VMM PSS" "$TMP/bench"; then
+        grep -qE "second half \(ops 500 to 1000, medians of 3 samples\): VMM PSS" "$TMP/bench"; then
         T_NAME="$T_NAME ($(grep -E "^  (python|node) +1 " "$TMP/bench" | awk '{printf "%s p50 %s ms; ", $1, $3}'))"; t_pass
 else t_fail "rc=$rc rows=$rows $(cat "$TMP/bench") $(tail -5 "$TMP/berr")"; fi
 

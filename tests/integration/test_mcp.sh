@@ -11,6 +11,8 @@ T_SUITE=test_mcp
 
 it_setup "${1:-build}"
 "$LG" run -- true >/dev/null 2>&1 </dev/null # image and template
+# The `image` case needs the full image: the operator builds it, MCP clients cannot.
+"$LG" image build full >"$TMP/full.log" 2>&1 || echo "  (the full image did not build: $(tail -1 "$TMP/full.log"))"
 PY=tests/integration/mcp_client.py
 export LG_WS_ROOT=$TMP/wsroot
 mkdir -p "$LG_WS_ROOT/proj" && echo hello >"$LG_WS_ROOT/proj/README"
