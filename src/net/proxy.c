@@ -560,6 +560,13 @@ static int body_bytes(struct net_proxy *p, struct net_pstream *st, const uint8_t
                 answer_and_close(p, st, out, 502, "Bad Gateway", "out of memory");
                 return -1;
         }
+        /*
+         * Checked now, not at the next event: until it passes the
+         * destination is not polled for writing, and a client that sends
+         * its whole ClientHello and waits (node does) would wake nothing.
+         */
+        if (st->state == P_RELAY && st->sni_pending && sni_ok(p, st, out) < 0)
+                return -1;
         return 0;
 }
 
