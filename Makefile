@@ -133,6 +133,9 @@ install: all
 	install -D -m 0755 $(B)/bin/luminaguard $(DESTDIR)$(PREFIX)/bin/luminaguard
 	install -D -m 0755 $(B)/bin/lg-agent $(DESTDIR)$(PREFIX)/libexec/luminaguard/lg-agent
 	install -D -m 0755 images/base/build.sh $(DESTDIR)$(PREFIX)/share/luminaguard/images/base/build.sh
+	install -D -m 0755 images/full/build.sh $(DESTDIR)$(PREFIX)/share/luminaguard/images/full/build.sh
+	for f in extends host-inputs; do \
+		install -D -m 0644 images/full/$$f $(DESTDIR)$(PREFIX)/share/luminaguard/images/full/$$f || exit 1; done
 	install -D -m 0644 tests/lib.sh $(DESTDIR)$(PREFIX)/share/luminaguard/tests/lib.sh
 	install -D -m 0644 tests/security/attack.c $(DESTDIR)$(PREFIX)/share/luminaguard/tests/security/attack.c
 	for f in tests/security/*.sh; do \

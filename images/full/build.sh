@@ -86,6 +86,14 @@ unshare -m --propagation private setpriv --pdeathsig KILL bash -c "$INSTALL" ins
 rm -f "$R/usr/sbin/policy-rc.d"
 
 echo "step 7/8: configuring the root"
+# The CAs the host's administrator added (host-inputs): behind a TLS-inspecting proxy,
+# HTTPS from the sandbox fails without them. Debian's own bundle is in the tree already.
+HOST_CA=/usr/local/share/ca-certificates
+if compgen -G "$HOST_CA/*.crt" >/dev/null; then
+        install -m 0644 "$HOST_CA"/*.crt "$R$HOST_CA/"
+        chroot "$R" update-ca-certificates >"$WORK/ca.log" 2>&1 ||
+                die "update-ca-certificates failed: $(tail -3 "$WORK/ca.log")"
+fi
 chroot "$R" dpkg-query -W -f '${Package} ${Version}\n' | LC_ALL=C sort >"$WORK/packages"
 rm -rf "$R"/var/lib/apt/lists/* "$R"/var/log/*.log "$R"/var/cache/debconf/*-old
 echo sandbox >"$R/etc/hostname"
@@ -116,6 +124,7 @@ mv "$WORK/packages" "$OUT/packages"
         echo "debian_mirror=$MIRROR"
         echo "packages=$PACKAGES"
         echo "package_count=$(wc -l <"$OUT/packages")"
+        echo "host_cas=$(cd "$OUT/rootfs$HOST_CA" 2>/dev/null && ls -- *.crt 2>/dev/null | tr '\n' ' ')"
         echo "rootfs_mib=$SIZE_MIB"
 } >>"$OUT/manifest"
 echo "image written to $OUT ($(du -sh "$OUT/rootfs.ext4" | cut -f1) root filesystem)"

@@ -61,6 +61,13 @@ struct image_recipe {
          * whose build.sh ours runs first (full extends base), else "".
          */
         char parent_sh[PATH_MAX];
+        /*
+         * images/<name>/host-inputs, or "": host directories (one absolute
+         * path a line) whose files the build copies in — the host's own
+         * CA additions for a TLS-inspecting network. Their content is part
+         * of the key, so the image follows the host's changes.
+         */
+        char host_inputs[PATH_MAX];
 };
 
 /* Locate the recipe of `name`. LG_EK_IMAGE naming the missing file. */

@@ -5,11 +5,13 @@
 #include "common/paths.h"
 #include "image/image.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -66,6 +68,13 @@ int image_recipe_find(const char *name, struct image_recipe *r, struct lg_err **
                             "luminaguard binary and in the install tree)%s",
                             rel, files[i].rel == NULL ? "; run 'make' to build lg-agent" : "");
         }
+        {
+                char rel[256];
+
+                snprintf(rel, sizeof(rel), "images/%s/host-inputs", name);
+                if (paths_find_data(rel, r->host_inputs, sizeof(r->host_inputs)) < 0)
+                        r->host_inputs[0] = '\0';
+        }
         return recipe_parent(name, r, err);
 }
 
@@ -103,6 +112,60 @@ static int hash_file(EVP_MD_CTX *md, const char *role, const char *path, struct 
         return 0;
 }
 
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+        return strcmp((*a)->d_name, (*b)->d_name); /* bytes, not the locale's order */
+}
+
+/*
+ * Each directory host-inputs names: its regular files (links followed, as
+ * the build copies them) in name order, as ("host " path, size, content);
+ * a directory that does not exist as ("host-absent " path).
+ */
+static int hash_host_inputs(EVP_MD_CTX *md, const char *list, struct lg_err **err)
+{
+        _cleanup_file_ FILE *f = fopen(list, "re");
+        char dir[PATH_MAX];
+
+        if (f == NULL)
+                return err_set(err, LG_EK_IMAGE, errno, "recipe file %s", list);
+        while (fgets(dir, sizeof(dir), f) != NULL) {
+                struct dirent **names = NULL;
+                char role[PATH_MAX * 2 + 16];
+                int n, r = 0;
+
+                dir[strcspn(dir, "\n")] = '\0';
+                if (dir[0] == '\0' || dir[0] == '#')
+                        continue;
+                if (dir[0] != '/')
+                        return err_set(err, LG_EK_IMAGE, 0, "%s: not an absolute path: %s", list,
+                                       dir);
+                n = scandir(dir, &names, NULL, by_name);
+                if (n < 0 && errno != ENOENT)
+                        return err_set(err, LG_EK_IMAGE, errno, "host input %s", dir);
+                if (n < 0) {
+                        snprintf(role, sizeof(role), "host-absent %s", dir);
+                        if (!EVP_DigestUpdate(md, role, strlen(role) + 1))
+                                return err_set(err, LG_EK_INTERNAL, 0, "SHA-256 update failed");
+                        continue;
+                }
+                for (int i = 0; i < n; i++) {
+                        struct stat st;
+                        char path[PATH_MAX * 2 + 2];
+
+                        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+                        snprintf(role, sizeof(role), "host %s", path);
+                        if (r == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+                                r = hash_file(md, role, path, err);
+                        free(names[i]);
+                }
+                free(names);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int image_recipe_key(const struct image_recipe *r, char key[65], struct lg_err **err)
 {
         __attribute__((cleanup(cleanup_md_ctx))) EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -114,7 +177,10 @@ int image_recipe_key(const struct image_recipe *r, char key[65], struct lg_err *
                 return err_set(err, LG_EK_INTERNAL, ENOMEM, "SHA-256 init");
         if ((ret = hash_file(md, "build.sh", r->build_sh, err)) < 0 ||
             (ret = hash_file(md, "lg-agent", r->agent, err)) < 0 ||
-            (r->parent_sh[0] != '\0' && (ret = hash_file(md, "parent", r->parent_sh, err)) < 0))
+            (r->parent_sh[0] != '\0' && (ret = hash_file(md, "parent", r->parent_sh, err)) < 0) ||
+            (r->host_inputs[0] != '\0' &&
+             ((ret = hash_file(md, "host-inputs", r->host_inputs, err)) < 0 ||
+              (ret = hash_host_inputs(md, r->host_inputs, err)) < 0)))
                 return ret;
         if (!EVP_DigestFinal_ex(md, digest, &len) || len != 32)
                 return err_set(err, LG_EK_INTERNAL, 0, "SHA-256 final failed");

@@ -111,6 +111,49 @@ TEST(recipe_key_tracks_every_input)
         CHECK_EQ_STR(again, k0);
 }
 
+/* host-inputs: the files of the directories it names are part of the key; absent is a state too. */
+TEST(recipe_key_tracks_host_inputs)
+{
+        char k0[65], k1[65], k2[65], k3[65], k4[65], again[65], dir[PATH_MAX], list[PATH_MAX + 8],
+            f[PATH_MAX + 16], hi[PATH_MAX];
+
+        setup();
+        key_of(k0);
+        snprintf(dir, sizeof(dir), "%s/host-ca", root);
+        snprintf(list, sizeof(list), "# CAs\n%s\n", dir);
+        put("images/fake/host-inputs", list);
+        key_of(k1); /* the directory does not exist yet */
+        CHECK_EQ_INT(fs_mkdir_p(dir, 0755), 0);
+        key_of(k2); /* it exists, empty */
+        snprintf(f, sizeof(f), "%s/a.crt", dir);
+        CHECK_EQ_INT(fs_write_file_atomic(f, "one", 3, 0644), 0);
+        key_of(k3);
+        CHECK_EQ_INT(fs_write_file_atomic(f, "two", 3, 0644), 0);
+        key_of(k4);
+        CHECK(strcmp(k0, k1) != 0 && strcmp(k1, k2) != 0 && strcmp(k2, k3) != 0 &&
+              strcmp(k3, k4) != 0);
+        CHECK_EQ_INT(fs_write_file_atomic(f, "one", 3, 0644), 0);
+        key_of(again);
+        CHECK_EQ_STR(again, k3);
+        /* A relative path is a recipe error, not a silent skip. */
+        {
+                struct image_recipe r;
+                struct lg_err *err = NULL;
+
+                put("images/fake/host-inputs", "relative/dir\n");
+                CHECK_EQ_INT(image_recipe_find("fake", &r, &err), 0);
+                CHECK(image_recipe_key(&r, again, &err) < 0);
+                CHECK(err != NULL && strstr(err->msg, "not an absolute path") != NULL);
+                err_free(&err);
+        }
+        unlink(f);
+        rmdir(dir);
+        snprintf(hi, sizeof(hi), "%s/images/fake/host-inputs", data);
+        CHECK_EQ_INT(unlink(hi), 0);
+        key_of(again);
+        CHECK_EQ_STR(again, k0);
+}
+
 TEST(missing_recipe_and_image_errors)
 {
         struct image_paths p;
