@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `luminaguard bench workload` (see bench_workload.h). The workloads are
- * shell lines run as an agent would run them; each prints one result that
- * the host knows in advance (a checksum of what it wrote and read back, a
- * computed value), so a figure is only printed for work that was done right.
+ * `luminaguard bench workload` (see bench_workload.h): the measuring. What
+ * runs, and what it must give, is in workloads.c.
  */
 #include "bench/bench_workload.h"
 #include "bench/bench_exec.h"
 #include "bench/stats.h"
+#include "bench/workloads.h"
 #include "common/err.h"
 #include "common/hostmem.h"
 #include "common/monotime.h"
@@ -18,7 +17,6 @@
 #include "vmm/accel.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,105 +36,30 @@
 #define VMM_GROWTH_MAX_MIB   32.0
 #define GUEST_GROWTH_MAX_MIB 8.0
 
-struct workload {
-        const char *name;
-        const char *what;
-        const char *line;  /* run by /bin/sh -c in the guest */
-        char expect[4096]; /* its whole stdout */
-};
-
-/* The digest md has taken so far, as hex, into hex[65]. */
-static void digest_hex(EVP_MD_CTX *md, char *hex)
+/* A run of w in a fresh sandbox of this backend, as `run` would get it. */
+static int run_one(const char *home, struct workloads *wl, const struct workload *w,
+                   enum sandbox_backend backend, double *ms, struct lg_err **err)
 {
-        unsigned char d[32];
-        unsigned int dl = 0;
+        char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->line, NULL};
+        struct run_request rq = {.argv = argv,
+                                 .argc = 3,
+                                 .timeout_ms = 600000,
+                                 .image = "full",
+                                 .backend = backend,
+                                 .allow = w->allow,
+                                 .stdin_data = w->stdin_data,
+                                 .stdin_len = w->stdin_data ? strlen(w->stdin_data) : 0,
+                                 .ws = w->workspace ? &wl->ws : NULL};
+        struct run_result res = {0};
+        uint64_t t0 = mono_ns();
+        int r;
 
-        EVP_DigestFinal_ex(md, d, &dl);
-        for (unsigned i = 0; i < dl; i++)
-                snprintf(hex + 2 * i, 3, "%02x", d[i]);
-}
-
-/* What the checksum workloads must print: computed here, from what they are told to write. */
-static int expectations(struct workload *w, size_t n)
-{
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        char hex[65], line[32];
-        static char block[1 << 16];
-
-        if (md == NULL)
-                return -ENOMEM;
-        for (size_t k = 0; k < n; k++) {
-                if (strcmp(w[k].name, "files-1000") == 0) {
-                        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-                        for (int i = 1; i <= 1000; i++) {
-                                int l = snprintf(line, sizeof(line), "file %d\n", i);
-
-                                EVP_DigestUpdate(md, line, (size_t)l);
-                        }
-                        digest_hex(md, hex);
-                        snprintf(w[k].expect, sizeof(w[k].expect), "%s\n", hex);
-                } else if (strcmp(w[k].name, "file-64m") == 0) {
-                        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-                        memset(block, 'a', sizeof(block));
-                        for (size_t left = 64u << 20; left > 0; left -= sizeof(block))
-                                EVP_DigestUpdate(md, block, sizeof(block));
-                        digest_hex(md, hex);
-                        snprintf(w[k].expect, sizeof(w[k].expect), "%s\n", hex);
-                }
-        }
-        EVP_MD_CTX_free(md);
-        return 0;
-}
-
-static struct workload workloads[] = {
-    {"files-1000", "write 1000 small files, read them back, SHA-256",
-     "d=$(mktemp -d) && cd $d && i=1 && while [ $i -le 1000 ]; do echo \"file $i\" >f$i; "
-     "i=$((i+1)); done && cat $(seq -f f%g 1000) | sha256sum | cut -d' ' -f1",
-     ""},
-    {"file-64m", "write a 64 MiB file, read it back, SHA-256",
-     "head -c 67108864 /dev/zero | tr '\\000' a >/tmp/big && sha256sum /tmp/big | cut -d' ' -f1 "
-     "&& rm /tmp/big",
-     ""},
-    {"python", "python3: parse JSON, arithmetic, write a file and read it",
-     "python3 -c 'import json; d = json.loads(\"{\\\"xs\\\": [1, 2, 3, 4]}\"); "
-     "open(\"/tmp/r.json\", \"w\").write(json.dumps({\"sum\": sum(x * x for x in d[\"xs\"])})); "
-     "print(open(\"/tmp/r.json\").read())'",
-     "{\"sum\": 30}\n"},
-    {"python-venv", "python3 -m venv, then its interpreter",
-     "python3 -m venv /tmp/v && /tmp/v/bin/python -c 'import sys; print(sys.prefix)'", "/tmp/v\n"},
-    {"node", "node: compute, write a file and read it",
-     "node -e 'const fs = require(\"fs\"); fs.writeFileSync(\"/tmp/n.json\", "
-     "JSON.stringify({n: [1, 2, 3].reduce((a, b) => a + b)})); "
-     "console.log(fs.readFileSync(\"/tmp/n.json\", \"utf8\"))'",
-     "{\"n\":6}\n"},
-    {"git", "git: init, commit, diff, commit, log",
-     "cd $(mktemp -d) && git init -q && git config user.email b@lg && git config user.name b "
-     "&& echo one >a && git add a && git commit -qm one && echo two >>a && "
-     "git diff --stat | tail -1 && git commit -qam two && git log --oneline | wc -l",
-     " 1 file changed, 1 insertion(+)\n2\n"},
-};
-
-#define NW (sizeof(workloads) / sizeof(workloads[0]))
-
-static int check_result(const struct workload *w, const struct run_result *res, struct lg_err **err)
-{
-        if (res->exit_code == 0 && res->signo == 0 && !res->timed_out &&
-            strcmp(res->out ? res->out : "", w->expect) == 0)
-                return 0;
-        return err_set(err, LG_EK_INTERNAL, 0,
-                       "workload %s gave a wrong result (exit %d, signal %d): stdout [%.200s] "
-                       "want [%.200s], stderr [%.300s]",
-                       w->name, res->exit_code, res->signo, res->out ? res->out : "", w->expect,
-                       res->err ? res->err : "");
-}
-
-static struct run_request request(const struct workload *w, char *argv[4])
-{
-        argv[0] = (char *)"/bin/sh";
-        argv[1] = (char *)"-c";
-        argv[2] = (char *)w->line;
-        argv[3] = NULL;
-        return (struct run_request){.argv = argv, .argc = 3, .timeout_ms = 600000, .image = "full"};
+        r = run_capture(home, &rq, -1, &res, err);
+        *ms = (double)(mono_ns() - t0) / 1e6;
+        if (r == 0)
+                r = workload_check(wl, w, &res, err);
+        run_result_free(&res);
+        return r;
 }
 
 /* The guest's used memory (MemTotal - MemAvailable) in MiB, read through the agent. */
@@ -215,9 +138,51 @@ static int small_op(const char *home, struct sandbox *sb, unsigned i, struct lg_
         }
 }
 
+/*
+ * w in the live sandbox sb, as a session would run it: the workspace, if
+ * any, copied in before and out after.
+ */
+static int exec_in(const char *home, struct workloads *wl, const struct workload *w,
+                   struct sandbox *sb, struct lg_err **err)
+{
+        char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->line, NULL};
+        struct run_request rq = {.argv = argv,
+                                 .argc = 3,
+                                 .timeout_ms = 600000,
+                                 .image = "full",
+                                 .allow = w->allow,
+                                 .stdin_data = w->stdin_data,
+                                 .stdin_len = w->stdin_data ? strlen(w->stdin_data) : 0,
+                                 .workdir = w->workspace ? WS_GUEST_DIR : NULL};
+        struct run_result res = {0};
+        struct agent_conn *c = sandbox_agent(sb);
+        int pidfd = sandbox_vmm_pidfd(sb), r = 0;
+
+        /* A second copy-in lands on the first one's leftovers: start from none. */
+        if (w->workspace) {
+                struct run_request clean = rq;
+                char *rm[] = {(char *)"rm", (char *)"-rf", (char *)WS_GUEST_DIR, NULL};
+
+                clean.argv = rm, clean.argc = 3, clean.workdir = NULL, clean.allow = NULL;
+                clean.stdin_data = NULL, clean.stdin_len = 0;
+                r = run_exec_on(home, sandbox_id(sb), c, pidfd, &clean, -1, &res, err);
+                run_result_free(&res);
+                if (r == 0)
+                        r = run_ws_copy_in(&wl->ws, home, c, pidfd, sandbox_id(sb), -1, err);
+        }
+        if (r == 0)
+                r = run_exec_on(home, sandbox_id(sb), c, pidfd, &rq, -1, &res, err);
+        if (r == 0 && w->workspace)
+                r = run_ws_copy_out(&wl->ws, home, c, pidfd, -1, err);
+        if (r == 0)
+                r = workload_check(wl, w, &res, err);
+        run_result_free(&res);
+        return r;
+}
+
 /* Each workload once more, and then the small operations, in one sandbox. */
-static int stability(const char *home, const struct bench_workload_opts *o, FILE *out,
-                     struct lg_err **err)
+static int stability(const char *home, struct workloads *wl, const struct bench_workload_opts *o,
+                     FILE *out, struct lg_err **err)
 {
         struct spawn_opts so = {.image = "full",
                                 .memory_mib = SANDBOX_DEFAULT_MEMORY_MIB,
@@ -236,20 +201,14 @@ static int stability(const char *home, const struct bench_workload_opts *o, FILE
         fprintf(out, "  %-14s %12s %12s\n", "workload", "VMM PSS", "guest used");
         fprintf(out, "  %-14s %12.1f %12.1f\n", "(idle)", vmm_pss_mib(sb), guest_used_mib(sb));
         r = 0;
-        for (size_t k = 0; r == 0 && k < NW; k++) {
-                char *argv[4];
-                struct run_request rq = request(&workloads[k], argv);
-                struct run_result res = {0};
+        for (size_t k = 0; r == 0 && k < wl->n; k++) {
+                const struct workload *w = &wl->w[k];
 
-                if (o->only != NULL && strcmp(o->only, workloads[k].name) != 0)
+                if (w->skip[0] != '\0')
                         continue;
-                r = run_exec_on(home, sandbox_id(sb), sandbox_agent(sb), sandbox_vmm_pidfd(sb), &rq,
-                                -1, &res, err);
+                r = exec_in(home, wl, w, sb, err);
                 if (r == 0)
-                        r = check_result(&workloads[k], &res, err);
-                run_result_free(&res);
-                if (r == 0)
-                        fprintf(out, "  %-14s %12.1f %12.1f\n", workloads[k].name, vmm_pss_mib(sb),
+                        fprintf(out, "  %-14s %12.1f %12.1f\n", w->name, vmm_pss_mib(sb),
                                 guest_used_mib(sb));
         }
         /*
@@ -314,14 +273,21 @@ int bench_workload(const char *home, const struct bench_workload_opts *o, FILE *
                    struct lg_err **err)
 {
         char self[PATH_MAX];
-        double *ms = calloc(o->runs, sizeof(double));
+        double *vm = calloc(o->runs, sizeof(double)), *proc = calloc(o->runs, sizeof(double));
+        /* The peer runs the same line with no VM, in the same root filesystem: root only. */
+        int peer = geteuid() == 0;
+        struct workloads wl;
         pid_t pool = -1;
-        int r = 0, any = 0;
+        int r;
 
-        if (ms == NULL || bench_self(self, sizeof(self)) < 0 || expectations(workloads, NW) < 0) {
-                free(ms);
-                return err_set(err, LG_EK_INTERNAL, ENOMEM, "bench workload");
+        memset(&wl, 0, sizeof(wl));
+        if (vm == NULL || proc == NULL || bench_self(self, sizeof(self)) < 0) {
+                r = err_set(err, LG_EK_INTERNAL, ENOMEM, "bench workload");
+                goto out;
         }
+        r = workloads_init(&wl, home, o->only, err);
+        if (r < 0)
+                goto out;
         {
                 const char *args[] = {self,   "pool",   "serve", "--image",
                                       "full", "--size", "2",     NULL};
@@ -339,42 +305,48 @@ int bench_workload(const char *home, const struct bench_workload_opts *o, FILE *
                 }
         }
         fprintf(out,
-                "bench workload: full image, %u runs each, spawn to checked result on a warm "
-                "pool of %d (ms)\n",
+                "bench workload: full image, %u runs each, spawn to checked result (ms).\n"
+                "  vm: a micro-VM from a warm pool of %d. process: the peer, the same line in "
+                "the same root\n  filesystem with no VM (the process backend, started per "
+                "run), alternating with vm.\n",
                 o->runs, POOL_SIZE);
-        fprintf(out, "  %-14s %6s %9s %9s   %s\n", "workload", "n", "p50", "p95", "what");
-        for (size_t k = 0; r == 0 && k < NW; k++) {
-                const struct workload *w = &workloads[k];
-                struct stats st;
+        fprintf(out, "  %-12s %4s %9s %9s %9s %9s %7s   %s\n", "workload", "n", "vm p50", "vm p95",
+                "proc p50", "proc p95", "vm/proc", "what");
+        for (size_t k = 0; r == 0 && k < wl.n; k++) {
+                const struct workload *w = &wl.w[k];
+                struct stats sv, sp;
 
-                if (o->only != NULL && strcmp(o->only, w->name) != 0)
+                if (w->skip[0] != '\0') {
+                        fprintf(out, "  %-12s skipped: %s\n", w->name, w->skip);
                         continue;
-                any = 1;
+                }
                 for (unsigned i = 0; r == 0 && i < o->runs; i++) {
-                        char *argv[4];
-                        struct run_request rq = request(w, argv);
-                        struct run_result res = {0};
-                        uint64_t t0 = mono_ns();
-
-                        r = run_capture(home, &rq, -1, &res, err);
-                        ms[i] = (double)(mono_ns() - t0) / 1e6;
-                        if (r == 0)
-                                r = check_result(w, &res, err);
-                        run_result_free(&res);
+                        r = run_one(home, &wl, w, SANDBOX_VM, &vm[i], err);
+                        if (r == 0 && peer)
+                                r = run_one(home, &wl, w, SANDBOX_PROCESS, &proc[i], err);
                         /* Each run gets a pool hit, as a steady stream of requests would. */
                         if (r == 0 && bench_pool_wait_idle(home, POOL_SIZE, 120000) < 0)
                                 r = err_set(err, LG_EK_START, ETIMEDOUT, "the pool did not refill");
                 }
-                if (r < 0)
+                if (r < 0) {
+                        err_wrap(err, "workload %s", w->name);
                         break;
-                stats_compute(ms, o->runs, &st);
-                fprintf(out, "  %-14s %6u %9.1f %9.1f   %s\n", w->name, o->runs, st.p50, st.p95,
-                        w->what);
+                }
+                stats_compute(vm, o->runs, &sv);
+                if (peer) {
+                        stats_compute(proc, o->runs, &sp);
+                        fprintf(out, "  %-12s %4u %9.1f %9.1f %9.1f %9.1f %7.1f   %s\n", w->name,
+                                o->runs, sv.p50, sv.p95, sp.p50, sp.p95,
+                                sp.p50 > 0 ? sv.p50 / sp.p50 : 0, w->what);
+                } else {
+                        fprintf(out, "  %-12s %4u %9.1f %9.1f %9s %9s %7s   %s\n", w->name, o->runs,
+                                sv.p50, sv.p95, "-", "-", "-", w->what);
+                }
         }
-        if (r == 0 && !any)
-                r = err_set(err, LG_EK_USAGE, 0, "no workload is called %s", o->only);
+        if (r == 0 && !peer)
+                fprintf(out, "  (no process column: the process backend needs root)\n");
         if (r == 0 && o->ops > 0)
-                r = stability(home, o, out, err);
+                r = stability(home, &wl, o, out, err);
         if (r == 0) {
                 char why[256];
 
@@ -390,6 +362,8 @@ out:
                 while (waitpid(pool, NULL, 0) < 0 && errno == EINTR)
                         ;
         }
-        free(ms);
+        workloads_free(&wl);
+        free(vm);
+        free(proc);
         return r;
 }

@@ -3,10 +3,12 @@
 #include "common/err.h"
 #include "common/fdio.h"
 #include "common/monotime.h"
+#include "net/proxy.h"
 #include "proto/proto.h"
 #include "run/run_audit.h"
 #include "run/run_job.h"
 #include "run/run_opts.h"
+#include "run/run_workspace.h"
 #include "sandbox/exec.h"
 #include "sandbox/spawn.h"
 
@@ -60,9 +62,13 @@ static int fill_opts(const struct run_request *rq, struct run_opts *o, struct lg
         o->boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS;
         o->image = rq->image ? rq->image : "base";
         o->no_image_build = rq->no_image_build;
-        o->workdir = rq->workdir;
+        o->workdir = rq->workdir ? rq->workdir : rq->ws ? WS_GUEST_DIR : NULL;
         o->backend = rq->backend;
-        o->approve = APPROVE_MODE_DENY; /* nothing here is RED: no workspace, no network */
+        /*
+         * Nobody to ask: a destination outside the allow-list is refused, and
+         * a workspace's change set is the caller's to decide on.
+         */
+        o->approve = APPROVE_MODE_DENY;
         o->argv = rq->argv;
         o->argc = (int)rq->argc;
         if (rq->envc > RUN_MAX_ENV)
@@ -74,7 +80,11 @@ static int fill_opts(const struct run_request *rq, struct run_opts *o, struct lg
                 o->envc = i + 1;
         }
         o->env[o->envc] = NULL;
-        return 0;
+        if (rq->allow != NULL) {
+                o->net = 1;
+                o->allow = *rq->allow;
+        }
+        return run_opts_proxy_env(o, err);
 }
 
 /* The three memory files of a captured command. */
@@ -125,6 +135,30 @@ static int capture_result(struct capture *k, const struct sandbox_exec_result *e
         return 0;
 }
 
+/* rq's egress proxy, or *p = NULL without an allow-list. */
+static int proxy_open(const char *home, const struct run_request *rq, const char *sandbox,
+                      struct net_proxy **p, struct lg_err **err)
+{
+        *p = NULL;
+        if (rq->allow == NULL)
+                return 0;
+        /* Its streams hold 16 KiB heads each: not on a worker thread's stack. */
+        *p = malloc(sizeof(**p));
+        if (*p == NULL)
+                return err_set(err, LG_EK_INTERNAL, ENOMEM, "egress proxy");
+        net_proxy_init(*p, rq->allow, sandbox);
+        (*p)->audit_home = home;
+        return 0;
+}
+
+static void proxy_close(struct net_proxy *p)
+{
+        if (p == NULL)
+                return;
+        net_proxy_free(p);
+        free(p);
+}
+
 static void exec_of(const struct run_opts *o, struct proto_exec *x)
 {
         memset(x, 0, sizeof(*x));
@@ -145,12 +179,19 @@ int run_exec_on(const char *home, const char *sandbox, struct agent_conn *c, int
         struct lg_err *aerr = NULL;
         struct run_opts o;
         struct proto_exec x;
+        struct net_proxy *proxy = NULL;
         uint64_t t0 = mono_ns();
         int r;
 
         memset(res, 0, sizeof(*res));
         snprintf(res->sandbox, sizeof(res->sandbox), "%s", sandbox);
+        /* A live sandbox's workspace goes in when it is made (mcp_sessions.c). */
+        if (rq->ws != NULL)
+                return err_set(err, LG_EK_USAGE, 0,
+                               "a workspace is given when a sandbox is made, not per command");
         r = fill_opts(rq, &o, err);
+        if (r == 0)
+                r = proxy_open(home, rq, sandbox, &proxy, err);
         if (r == 0)
                 r = capture_open(rq, &k, err);
         if (r == 0)
@@ -160,7 +201,8 @@ int run_exec_on(const char *home, const char *sandbox, struct agent_conn *c, int
                                              .out_fd = k.out,
                                              .err_fd = k.err,
                                              .intr_fd = intr_fd,
-                                             .out_limit = RUN_CAPTURE_KILL};
+                                             .out_limit = RUN_CAPTURE_KILL,
+                                             .net = proxy};
 
                 exec_of(&o, &x);
                 r = agent_exec(c, vmm_pidfd, &x, &io, &er, err);
@@ -175,6 +217,7 @@ int run_exec_on(const char *home, const char *sandbox, struct agent_conn *c, int
                         r = capture_result(&k, &er, res, err);
         }
         res->ms = (double)(mono_ns() - t0) / 1e6;
+        proxy_close(proxy);
         err_free(&aerr);
         run_opts_free(&o);
         capture_close(&k);
@@ -189,6 +232,7 @@ int run_capture(const char *home, const struct run_request *rq, int intr_fd, str
         struct run_opts o;
         struct proto_exec x;
         struct sandbox *sb = NULL;
+        struct net_proxy *proxy = NULL;
         struct lg_err *derr = NULL, *aerr = NULL;
         uint64_t t0 = mono_ns();
         int r;
@@ -206,15 +250,21 @@ int run_capture(const char *home, const struct run_request *rq, int intr_fd, str
                                      .intr_fd = intr_fd,
                                      .out_limit = RUN_CAPTURE_KILL};
 
-        r = run_in_pool(home, &o, &x, &io, NULL, &er, res->sandbox, sizeof(res->sandbox), err);
+        r = proxy_open(home, rq, "(starting)", &proxy, err);
+        if (r < 0)
+                goto out;
+        io.net = proxy;
+        r = run_in_pool(home, &o, &x, &io, rq->ws, &er, res->sandbox, sizeof(res->sandbox), err);
         if (r == RUN_NO_POOL) {
                 const char *how;
 
                 r = run_spawn(home, &o, intr_fd, &sb, &how, err);
                 if (r == 0) {
                         snprintf(res->sandbox, sizeof(res->sandbox), "%s", sandbox_id(sb));
+                        if (proxy != NULL)
+                                proxy->sandbox_id = sandbox_id(sb);
                         r = run_job(home, &o, sandbox_id(sb), how, sandbox_agent(sb),
-                                    sandbox_vmm_pidfd(sb), sb, &x, &io, NULL, &er, err);
+                                    sandbox_vmm_pidfd(sb), sb, &x, &io, rq->ws, &er, err);
                         /* Gone, and verified, before the answer: the caller may count on it. */
                         int d = sandbox_destroy(sb, &derr);
 
@@ -233,6 +283,7 @@ int run_capture(const char *home, const struct run_request *rq, int intr_fd, str
         if (r == 0)
                 r = capture_result(&k, &er, res, err);
 out:
+        proxy_close(proxy);
         res->ms = (double)(mono_ns() - t0) / 1e6;
         err_free(&derr);
         err_free(&aerr);

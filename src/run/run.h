@@ -16,6 +16,8 @@
 #include "sandbox/sandbox.h"
 
 struct lg_err;
+struct net_allowlist;
+struct run_ws;
 
 #define RUN_CAPTURE_MAX  (1u << 20)             /* bytes kept of stdout and of stderr each */
 #define RUN_CAPTURE_KILL (8u * RUN_CAPTURE_MAX) /* printed past this, the command is killed */
@@ -37,6 +39,19 @@ struct run_request {
          * operator's to start, not an MCP client's.
          */
         int no_image_build;
+        /*
+         * Egress through the sandbox's proxy to these destinations only
+         * (NULL: no network). Nobody is asked about any other: it is
+         * refused with a 403, logged and audited.
+         */
+        const struct net_allowlist *allow;
+        /*
+         * A workspace the caller packed (run_ws_init()): copied in as
+         * /workspace before the command (its default directory), and out as
+         * a change set (ws->cs) after, which the caller decides on. NULL:
+         * none.
+         */
+        struct run_ws *ws;
 };
 
 struct run_result {
@@ -62,7 +77,8 @@ int run_capture(const char *home, const struct run_request *rq, int intr_fd, str
 /*
  * The same for one command in a live sandbox (MCP's session sandboxes): c
  * and vmm_pidfd are the sandbox's, sandbox its id for the audit log
- * (exec.start before, exec.end after). The sandbox stays.
+ * (exec.start before, exec.end after). The sandbox stays. rq->ws must be
+ * NULL: a live sandbox's workspace goes in when it is made.
  */
 struct agent_conn;
 int run_exec_on(const char *home, const char *sandbox, struct agent_conn *c, int vmm_pidfd,

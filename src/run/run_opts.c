@@ -89,6 +89,33 @@ static int add_env(struct run_opts *o, const char *arg, struct lg_err **err)
         return 0;
 }
 
+/* The command finds the proxy the way most tools look for one. */
+int run_opts_proxy_env(struct run_opts *o, struct lg_err **err)
+{
+        static const char *const vars[] = {"http_proxy", "https_proxy", "HTTP_PROXY",
+                                           "HTTPS_PROXY"};
+
+        if (!o->net)
+                return 0;
+        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+                char entry[64];
+                size_t k, n = strlen(vars[i]);
+                int r;
+
+                for (k = 0; k < o->envc; k++) {
+                        if (strncmp(o->env[k], vars[i], n) == 0 && o->env[k][n] == '=')
+                                break;
+                }
+                if (k < o->envc)
+                        continue; /* the user's own setting wins */
+                snprintf(entry, sizeof(entry), "%s=http://127.0.0.1:%d", vars[i], NET_PROXY_PORT);
+                r = add_env(o, entry, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **err)
 {
         static const struct option longopts[] = {
@@ -268,28 +295,9 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
         if (optind >= argc)
                 return err_set(err, LG_EK_USAGE, 0,
                                "missing command: luminaguard run [OPTIONS] -- CMD [ARGS...]");
-        /* The command finds the proxy the way most tools look for one. */
-        if (o->net) {
-                static const char *const vars[] = {"http_proxy", "https_proxy", "HTTP_PROXY",
-                                                   "HTTPS_PROXY"};
-
-                for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-                        char entry[64];
-                        size_t k, n = strlen(vars[i]);
-
-                        for (k = 0; k < o->envc; k++) {
-                                if (strncmp(o->env[k], vars[i], n) == 0 && o->env[k][n] == '=')
-                                        break;
-                        }
-                        if (k < o->envc)
-                                continue; /* the user's own setting wins */
-                        snprintf(entry, sizeof(entry), "%s=http://127.0.0.1:%d", vars[i],
-                                 NET_PROXY_PORT);
-                        r = add_env(o, entry, err);
-                        if (r < 0)
-                                return r;
-                }
-        }
+        r = run_opts_proxy_env(o, err);
+        if (r < 0)
+                return r;
         /* Not silently ignored: a VM's limits are its memory and vCPUs. */
         if (o->backend == SANDBOX_VM && (o->pids || o->disk_bytes))
                 return err_set(err, LG_EK_USAGE, 0,

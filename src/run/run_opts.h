@@ -52,6 +52,12 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
     __attribute__((warn_unused_result));
 void run_opts_free(struct run_opts *o);
 
+/*
+ * With o->net: add http_proxy, https_proxy, HTTP_PROXY and HTTPS_PROXY
+ * naming the sandbox's proxy to o->env, each unless the caller set it.
+ */
+int run_opts_proxy_env(struct run_opts *o, struct lg_err **err) __attribute__((warn_unused_result));
+
 extern const char run_opts_usage[];
 
 #endif
