@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `luminaguard mcp`: the MCP server on stdio (src/mcp). */
+#include "common/config.h"
 #include "cli/cli.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -216,6 +217,16 @@ int cmd_mcp(int argc, char **argv)
         if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
         o.home = home;
+        {
+                static struct lg_config config; /* o.default_image points into it */
+
+                if (config_load(home, &config, &err) < 0) {
+                        st = cli_report(err);
+                        err_free(&err);
+                        return st;
+                }
+                o.default_image = config.image;
+        }
         if ((iso_dir != NULL || iso_net != NULL) && !isolate) {
                 fprintf(stderr, "luminaguard: error: --isolate-dir and --isolate-net go with "
                                 "--isolate\n");

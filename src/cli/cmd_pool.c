@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `luminaguard pool serve|status`: the warm pool (src/pool). */
+#include "common/config.h"
 #include "cli/cli.h"
 #include "common/err.h"
 #include "common/fs.h"
@@ -31,7 +32,8 @@ static const char pool_usage[] =
     "          restores into one instead of starting a process. No sandbox is added while\n"
     "          the host has less than guest memory + --reserve (default 1G) available.\n"
     "          --backend process keeps jailed process sandboxes instead (no VM; see\n"
-    "          'run --help'), for 'run --backend process'.\n"
+    "          'run --help'), for 'run --backend process'. --image: default from\n"
+    "          $LUMINAGUARD_HOME/config (image = NAME), else base.\n"
     "  status  counters (hits, misses, replaced), restore and hand-over latencies, and\n"
     "          memory and CPU time of each idle sandbox, as JSON.\n";
 
@@ -49,7 +51,7 @@ static int pool_serve_cmd(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         struct pool_config cfg = {
-            .image = "base",
+            .image = NULL, /* the config file's default */
             .memory_mib = SANDBOX_DEFAULT_MEMORY_MIB,
             .cpus = SANDBOX_DEFAULT_CPUS,
             .size = 4,
@@ -58,6 +60,7 @@ static int pool_serve_cmd(int argc, char **argv)
             .boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS,
         };
         struct lg_err *err = NULL;
+        struct lg_config config;
         char home[PATH_MAX];
         sigset_t set;
         uint64_t v;
@@ -118,6 +121,11 @@ static int pool_serve_cmd(int argc, char **argv)
                 cfg.prestart = 0; /* nothing to pre-start: a process sandbox starts whole */
         if (cli_home(home, sizeof(home)) < 0)
                 return LG_EXIT_INTERNAL;
+        if (cfg.image == NULL) {
+                if (config_load(home, &config, &err) < 0)
+                        return cli_report(err);
+                cfg.image = config.image;
+        }
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);

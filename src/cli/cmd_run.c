@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "run/run_audit.h"
 #include "run/run_job.h"
+#include "common/config.h"
 #include "run/run_egress.h"
 #include "run/run_workspace.h"
 #include "policy/policy.h"
@@ -101,6 +102,7 @@ int cmd_run(int argc, char **argv)
         static struct net_proxy proxy; /* its streams hold 16 KiB heads: not on the stack */
         static struct policy policy_rules;
         static struct run_ws wsbuf;
+        static struct lg_config config; /* o.image may point into it */
         const struct policy *policy = NULL;
         struct run_ws *ws = NULL;
         char home[PATH_MAX];
@@ -123,6 +125,13 @@ int cmd_run(int argc, char **argv)
                 goto out;
         }
         /* Everything the user got wrong is said before a sandbox starts. */
+        if (o.image == NULL) {
+                if (config_load(home, &config, &err) < 0) {
+                        status = cli_report(err);
+                        goto out;
+                }
+                o.image = config.image;
+        }
         if (run_load_policy(home, &o, &policy_rules, &policy, &err) < 0) {
                 status = cli_report(err);
                 goto out;

@@ -29,6 +29,7 @@ struct mcp_opts {
         size_t n_upstreams;
         const struct policy *policy; /* the policy file's rules, or NULL */
         uint64_t approve_timeout_ms;
+        const char *default_image; /* tools that name none: the config file's, "base" */
 };
 
 /*

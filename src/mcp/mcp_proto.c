@@ -213,7 +213,8 @@ static void *call_worker(void *arg)
         if (gateway_has(gw, name))
                 result = gateway_call(gw, name, k->args, k->cancel_fd);
         else
-                result = mcp_tool_call(c->sh->o->home, &c->sessions, name, k->args, k->cancel_fd);
+                result = mcp_tool_call(c->sh->o->home, c->sh->o->default_image, &c->sessions, name,
+                                       k->args, k->cancel_fd);
         pthread_mutex_lock(&c->lock);
         /* A cancelled request gets no answer (the client has forgotten it), only an end. */
         if (k->cancelled) {

@@ -57,8 +57,8 @@
 /* The guest image: the names of images/ in the source tree. */
 #define IMAGE_PROP                                                                                 \
         "\"image\": {\"type\": \"string\", \"enum\": [\"base\", \"full\"], \"description\": "      \
-        "\"guest image: base (busybox; starts fastest, the default) or full (Debian 12 with "      \
-        "python3, node, npm, git, curl, gcc; built on first use)\"}"
+        "\"guest image: base (busybox; starts fastest) or full (Debian 12 with python3, node, "    \
+        "npm, git, curl, gcc). Default: the server's configured image, else base\"}"
 
 #define SANDBOX_PROP                                                                               \
         "\"sandbox\": {\"type\": \"string\", \"description\": \"the id sandbox_create returned\"}"
@@ -447,13 +447,16 @@ static json_t *cmd_result(const struct run_request *rq, struct run_result *res)
         return r ? r : mcp_tool_error("out of memory");
 }
 
-/* `image`: absent (base), or one of the names the schema lists. NULL, or the tool error. */
-static json_t *image_arg(json_t *args, const char **image)
+/*
+ * `image`: absent (the operator's default, from the config file), or one of
+ * the names the schema lists. NULL, or the tool error.
+ */
+static json_t *image_arg(json_t *args, const char *default_image, const char **image)
 {
         json_t *v = json_object_get(args, "image");
         const char *s = json_string_value(v);
 
-        *image = "base";
+        *image = default_image;
         if (v == NULL)
                 return NULL;
         if (s == NULL || (strcmp(s, "base") != 0 && strcmp(s, "full") != 0))
@@ -462,14 +465,14 @@ static json_t *image_arg(json_t *args, const char **image)
         return NULL;
 }
 
-static json_t *run_call(const char *home, json_t *args, int intr_fd)
+static json_t *run_call(const char *home, const char *default_image, json_t *args, int intr_fd)
 {
         struct cmd_args a;
         struct run_result res = {0};
         struct lg_err *err = NULL;
         json_t *r = cmd_args_parse(args, &a);
 
-        if (r == NULL && (r = image_arg(args, &a.rq.image)) == NULL) {
+        if (r == NULL && (r = image_arg(args, default_image, &a.rq.image)) == NULL) {
                 /* base builds in seconds from what is here; others are the operator's to build. */
                 a.rq.no_image_build = strcmp(a.rq.image, "base") != 0;
                 if (run_capture(home, &a.rq, intr_fd, &res, &err) < 0)
@@ -562,8 +565,8 @@ static json_t *workspace_apply(const char *home, struct mcp_sessions *ss, struct
         return tool_ok(r);
 }
 
-static json_t *session_call(const char *home, struct mcp_sessions *ss, const char *name,
-                            json_t *args, int intr_fd)
+static json_t *session_call(const char *home, const char *default_image, struct mcp_sessions *ss,
+                            const char *name, json_t *args, int intr_fd)
 {
         struct lg_err *err = NULL;
         struct mcp_session *s;
@@ -577,7 +580,7 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
 
                 if (wsj != NULL && (!json_is_string(wsj) || json_string_length(wsj) == 0))
                         return mcp_tool_error("`workspace` must be a host directory's path");
-                if ((r = image_arg(args, &image)) != NULL)
+                if ((r = image_arg(args, default_image, &image)) != NULL)
                         return r;
                 if (mcp_session_create(ss, intr_fd, json_string_value(wsj), image, id, sizeof(id),
                                        &err) < 0)
@@ -736,12 +739,12 @@ static json_t *session_call(const char *home, struct mcp_sessions *ss, const cha
         return r ? r : mcp_tool_error("unknown tool %s", name);
 }
 
-json_t *mcp_tool_call(const char *home, struct mcp_sessions *ss, const char *name, json_t *args,
-                      int intr_fd)
+json_t *mcp_tool_call(const char *home, const char *default_image, struct mcp_sessions *ss,
+                      const char *name, json_t *args, int intr_fd)
 {
         if (strcmp(name, "run") == 0)
-                return run_call(home, args, intr_fd);
+                return run_call(home, default_image, args, intr_fd);
         if (mcp_tool_exists(name)) /* every other tool works on a session */
-                return session_call(home, ss, name, args, intr_fd);
+                return session_call(home, default_image, ss, name, args, intr_fd);
         return mcp_tool_error("unknown tool %s", name);
 }

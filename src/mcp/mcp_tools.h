@@ -16,10 +16,11 @@ int mcp_tool_exists(const char *name);
 /*
  * Run the tool with args (an object); returns the CallToolResult (new
  * reference). intr_fd readable = cancelled (the caller then discards the
- * result). Never NULL: failures are results with isError.
+ * result). default_image: the image when args name none. Never NULL:
+ * failures are results with isError.
  */
-json_t *mcp_tool_call(const char *home, struct mcp_sessions *ss, const char *name, json_t *args,
-                      int intr_fd);
+json_t *mcp_tool_call(const char *home, const char *default_image, struct mcp_sessions *ss,
+                      const char *name, json_t *args, int intr_fd);
 
 /* A CallToolResult with isError and this message (made valid UTF-8); never NULL but on ENOMEM. */
 json_t *mcp_tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -40,7 +40,8 @@ const char run_opts_usage[] =
     "      --approve-timeout DUR  deny when nobody answers within DUR (default 5m)\n"
     "      --policy FILE       policy rules (docs/policy.md); default\n"
     "                          $LUMINAGUARD_HOME/policy when it exists\n"
-    "      --image NAME        guest image (default base)\n"
+    "      --image NAME        guest image (default: image in $LUMINAGUARD_HOME/config,\n"
+    "                          else base)\n"
     "      --boot-timeout DUR  give up if the sandbox is not ready within DUR (default 60s)\n"
     "      --cold              boot the VM from scratch instead of restoring the image's\n"
     "                          template (slower; the template is built on first use)\n"
@@ -148,7 +149,7 @@ int run_opts_parse(int argc, char **argv, struct run_opts *o, struct lg_err **er
         o->memory_mib = SANDBOX_DEFAULT_MEMORY_MIB;
         o->cpus = SANDBOX_DEFAULT_CPUS;
         o->boot_timeout_ms = SANDBOX_DEFAULT_BOOT_MS;
-        o->image = "base";
+        o->image = NULL; /* the config file's default (common/config.h) */
         o->workspace_max = WS_DEFAULT_MAX_BYTES;
         o->approve = isatty(STDERR_FILENO) ? APPROVE_MODE_PROMPT : APPROVE_MODE_DENY;
         o->approve_timeout_ms = APPROVE_DEFAULT_TIMEOUT_MS;

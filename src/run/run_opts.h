@@ -21,7 +21,7 @@ struct run_opts {
         uint64_t memory_mib;
         unsigned cpus;
         uint64_t boot_timeout_ms;
-        const char *image;
+        const char *image;          /* NULL: not given, the config file's default */
         const char *workdir;        /* guest cwd, absolute; NULL = "/" */
         char *env[RUN_MAX_ENV + 1]; /* "K=V", NULL-terminated; owned */
         size_t envc;

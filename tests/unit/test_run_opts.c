@@ -34,7 +34,7 @@ TEST(defaults)
         CHECK_EQ_INT(o.timeout_ms, 30000);
         CHECK_EQ_INT(o.memory_mib, 256);
         CHECK_EQ_INT(o.cpus, 1);
-        CHECK_EQ_STR(o.image, "base");
+        CHECK(o.image == NULL); /* the config file decides */
         CHECK(o.workdir == NULL);
         CHECK_EQ_INT(o.envc, 0);
         CHECK_EQ_INT(o.argc, 1);
