@@ -55,7 +55,7 @@ printf '# the agents here write Python\nimage = full\n' >"$LUMINAGUARD_HOME/conf
 printf 'imgae = full\n' >"$LUMINAGUARD_HOME/config"
 "$LG" run -- true >/dev/null 2>"$TMP/err2" </dev/null; rc2=$?
 rm -f "$LUMINAGUARD_HOME/config"
-"$LG" run -- sh -c 'command -v python3 || echo no-python' >"$TMP/out3" 2>&1 </dev/null
+"$LG" run -- sh -c 'command -v python3 || echo no-python' >"$TMP/out3" 2>"$TMP/err3" </dev/null
 if [ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = 42 ] && [ $rc2 -eq 120 ] &&
         grep -q "line 1: unknown key 'imgae'" "$TMP/err2" && [ "$(cat "$TMP/out3")" = no-python ]; then t_pass
 else t_fail "rc=$rc $(cat "$TMP/out") $(tail -2 "$TMP/err") / rc2=$rc2 $(cat "$TMP/err2") / $(cat "$TMP/out3")"; fi
