@@ -88,9 +88,11 @@ rm -f "$R/usr/sbin/policy-rc.d"
 echo "step 7/8: configuring the root"
 # The CAs the host's administrator added (host-inputs): behind a TLS-inspecting proxy,
 # HTTPS from the sandbox fails without them. Debian's own bundle is in the tree already.
+# The whole directory, as update-ca-certificates reads it (*.crt at any depth), and as the
+# recipe key hashes it.
 HOST_CA=/usr/local/share/ca-certificates
-if compgen -G "$HOST_CA/*.crt" >/dev/null; then
-        install -m 0644 "$HOST_CA"/*.crt "$R$HOST_CA/"
+if [ -d "$HOST_CA" ] && [ -n "$(find -L "$HOST_CA" -name '*.crt' -print -quit)" ]; then
+        cp -rL --no-preserve=ownership "$HOST_CA/." "$R$HOST_CA/"
         chroot "$R" update-ca-certificates >"$WORK/ca.log" 2>&1 ||
                 die "update-ca-certificates failed: $(tail -3 "$WORK/ca.log")"
 fi
@@ -124,7 +126,7 @@ mv "$WORK/packages" "$OUT/packages"
         echo "debian_mirror=$MIRROR"
         echo "packages=$PACKAGES"
         echo "package_count=$(wc -l <"$OUT/packages")"
-        echo "host_cas=$(cd "$OUT/rootfs$HOST_CA" 2>/dev/null && ls -- *.crt 2>/dev/null | tr '\n' ' ')"
+        echo "host_cas=$(cd "$OUT/rootfs$HOST_CA" 2>/dev/null && find -L . -name '*.crt' | sort | tr '\n' ' ')"
         echo "rootfs_mib=$SIZE_MIB"
 } >>"$OUT/manifest"
 echo "image written to $OUT ($(du -sh "$OUT/rootfs.ext4" | cut -f1) root filesystem)"

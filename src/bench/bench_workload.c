@@ -58,6 +58,7 @@ static int run_one(const char *home, struct workloads *wl, const struct workload
         *ms = (double)(mono_ns() - t0) / 1e6;
         if (r == 0)
                 r = workload_check(wl, w, &res, err);
+        workload_drop_changes(wl); /* copied out, looked at or not: never applied */
         run_result_free(&res);
         return r;
 }
@@ -176,6 +177,7 @@ static int exec_in(const char *home, struct workloads *wl, const struct workload
                 r = run_ws_copy_out(&wl->ws, home, c, pidfd, -1, err);
         if (r == 0)
                 r = workload_check(wl, w, &res, err);
+        workload_drop_changes(wl);
         run_result_free(&res);
         return r;
 }

@@ -153,10 +153,8 @@ static int make_workspace(struct workloads *wl, struct workload *w, const char *
         digest_line(md, w->expect, sizeof(w->expect));
         o.workspace = wl->ws_dir;
         o.workspace_max = WS_DEFAULT_MAX_BYTES;
-        if (run_ws_init(&wl->ws, home, &o, err) < 0)
-                return -1;
-        wl->ws_packed = 1;
-        return 0;
+        wl->ws_packed = 1; /* run_ws_free() either way */
+        return run_ws_init(&wl->ws, home, &o, err);
 }
 
 /* Whether host:443 takes a TCP connection within 5 s, from this host. */
@@ -296,12 +294,17 @@ int workload_check(struct workloads *wl, const struct workload *w, const struct 
                                     "5, 10, 2, 0, 0); f000 now %s",
                                     cs->added, cs->modified, cs->deleted, cs->chmodded,
                                     cs->n_refused, got);
-                /* Nothing is applied: the change set is looked at and thrown away. */
-                if (wl->ws.have_changes && cs->store != NULL && fs_remove_tree(cs->store) < 0 &&
-                    r == 0)
-                        r = err_set(err, LG_EK_INTERNAL, errno, "remove %s", cs->store);
         }
         return r;
+}
+
+void workload_drop_changes(struct workloads *wl)
+{
+        if (!wl->ws_packed || !wl->ws.have_changes || wl->ws.cs.store == NULL)
+                return;
+        if (fs_remove_tree(wl->ws.cs.store) < 0)
+                fprintf(stderr, "luminaguard: warning: could not remove %s\n", wl->ws.cs.store);
+        wl->ws.have_changes = 0;
 }
 
 void workloads_free(struct workloads *wl)

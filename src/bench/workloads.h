@@ -52,11 +52,14 @@ int workloads_init(struct workloads *wl, const char *home, const char *only, str
 
 /*
  * Whether res is the right result of w (and, for the workspace workload,
- * whether wl->ws holds the right change set; its store is then removed).
- * 0, or LG_EK_INTERNAL saying what was wrong.
+ * whether wl->ws holds the right change set). 0, or LG_EK_INTERNAL saying
+ * what was wrong.
  */
 int workload_check(struct workloads *wl, const struct workload *w, const struct run_result *res,
                    struct lg_err **err) __attribute__((warn_unused_result));
+
+/* Remove the workspace's last change set, if any: the benchmark never applies one. */
+void workload_drop_changes(struct workloads *wl);
 
 void workloads_free(struct workloads *wl);
 

@@ -118,10 +118,44 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 }
 
 /*
- * Each directory host-inputs names: its regular files (links followed, as
- * the build copies them) in name order, as ("host " path, size, content);
- * a directory that does not exist as ("host-absent " path).
+ * The regular files below dir (links followed, as the build copies them),
+ * depth first in name order, each as ("host " path, size, content).
  */
+static int hash_tree(EVP_MD_CTX *md, const char *dir, unsigned depth, struct lg_err **err)
+{
+        struct dirent **names = NULL;
+        int n = scandir(dir, &names, NULL, by_name), r = 0;
+
+        if (n < 0)
+                return err_set(err, LG_EK_IMAGE, errno, "host input %s", dir);
+        for (int i = 0; i < n; i++) {
+                const char *name = names[i]->d_name;
+                char path[PATH_MAX], role[PATH_MAX + 8];
+                struct stat st;
+
+                if (r == 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+                        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+                                r = err_set(err, LG_EK_IMAGE, ENAMETOOLONG, "host input %s", dir);
+                        else if (stat(path, &st) < 0)
+                                r = err_set(err, LG_EK_IMAGE, errno, "host input %s", path);
+                        else if (S_ISDIR(st.st_mode) && depth >= 8)
+                                r = err_set(err, LG_EK_IMAGE, ELOOP, "host input %s: too deep",
+                                            path);
+                        else if (S_ISDIR(st.st_mode))
+                                r = hash_tree(md, path, depth + 1, err);
+                        else if (S_ISREG(st.st_mode)) {
+                                snprintf(role, sizeof(role), "host %s", path);
+                                r = hash_file(md, role, path, err);
+                        }
+                }
+                free(names[i]);
+        }
+        free(names);
+        return r;
+}
+
+/* Each directory host-inputs names, as hash_tree(); one that does not exist as ("host-absent "
+ * path). */
 static int hash_host_inputs(EVP_MD_CTX *md, const char *list, struct lg_err **err)
 {
         _cleanup_file_ FILE *f = fopen(list, "re");
@@ -130,9 +164,9 @@ static int hash_host_inputs(EVP_MD_CTX *md, const char *list, struct lg_err **er
         if (f == NULL)
                 return err_set(err, LG_EK_IMAGE, errno, "recipe file %s", list);
         while (fgets(dir, sizeof(dir), f) != NULL) {
-                struct dirent **names = NULL;
-                char role[PATH_MAX * 2 + 16];
-                int n, r = 0;
+                char role[PATH_MAX + 16];
+                struct stat st;
+                int r;
 
                 dir[strcspn(dir, "\n")] = '\0';
                 if (dir[0] == '\0' || dir[0] == '#')
@@ -140,26 +174,13 @@ static int hash_host_inputs(EVP_MD_CTX *md, const char *list, struct lg_err **er
                 if (dir[0] != '/')
                         return err_set(err, LG_EK_IMAGE, 0, "%s: not an absolute path: %s", list,
                                        dir);
-                n = scandir(dir, &names, NULL, by_name);
-                if (n < 0 && errno != ENOENT)
-                        return err_set(err, LG_EK_IMAGE, errno, "host input %s", dir);
-                if (n < 0) {
+                if (stat(dir, &st) < 0 && errno == ENOENT) {
                         snprintf(role, sizeof(role), "host-absent %s", dir);
                         if (!EVP_DigestUpdate(md, role, strlen(role) + 1))
                                 return err_set(err, LG_EK_INTERNAL, 0, "SHA-256 update failed");
                         continue;
                 }
-                for (int i = 0; i < n; i++) {
-                        struct stat st;
-                        char path[PATH_MAX * 2 + 2];
-
-                        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-                        snprintf(role, sizeof(role), "host %s", path);
-                        if (r == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-                                r = hash_file(md, role, path, err);
-                        free(names[i]);
-                }
-                free(names);
+                r = hash_tree(md, dir, 0, err);
                 if (r < 0)
                         return r;
         }

@@ -109,6 +109,21 @@ static void send_chunk(struct buf *out, uint32_t id, const void *d, size_t n, in
                 log_error("net: cannot queue %zu bytes for stream %u", n, id);
 }
 
+void net_proxy_end_all(struct net_proxy *p, struct buf *out)
+{
+        for (size_t i = 0; i < NET_PROXY_MAX; i++) {
+                if (p->s[i] != NULL) {
+                        send_chunk(out, p->s[i]->id, NULL, 0, 1);
+                        forget(p, p->s[i]);
+                }
+        }
+}
+
+void net_proxy_refuse(struct buf *out, uint32_t id)
+{
+        send_chunk(out, id, NULL, 0, 1);
+}
+
 /* The guest consumed-by-us count: lets the agent read more of its client. */
 static void ack(struct buf *out, uint32_t id, uint64_t n)
 {
@@ -654,6 +669,8 @@ int net_proxy_frame(struct net_proxy *p, const struct proto_hdr *h, const uint8_
                         st->guest_eof = 1;
                         if (st->state == P_HEAD) /* the client gave up before asking */
                                 forget(p, st), send_chunk(out, h->id, NULL, 0, 1);
+                        else if (st->state == P_RELAY && st->sni_pending)
+                                (void)sni_ok(p, st, out); /* no more is coming: decide now */
                 }
                 return 0;
         case PROTO_NET_RECV_ACK:

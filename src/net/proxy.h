@@ -81,6 +81,20 @@ void net_proxy_init(struct net_proxy *p, const struct net_allowlist *al, const c
 void net_proxy_free(struct net_proxy *p);
 
 /*
+ * For a proxy that serves one command of a live sandbox: end every stream
+ * at the guest (an EOF each, queued on out) before net_proxy_free(), so a
+ * client the command left behind is not left waiting for an answer.
+ */
+void net_proxy_end_all(struct net_proxy *p, struct buf *out);
+
+/*
+ * End guest stream id (an EOF on out): the answer to a stream's frame when
+ * no proxy serves the running command (an earlier command in the same
+ * sandbox had one, and a client of it is still there).
+ */
+void net_proxy_refuse(struct buf *out, uint32_t id);
+
+/*
  * A NET_OPEN, NET_RECV or NET_RECV_ACK frame from the agent; replies go to
  * out. 0, or -EPROTO for a frame that breaks the protocol (the sandbox is
  * then treated as lost).

@@ -9,6 +9,7 @@
 #include "run/run_job.h"
 #include "run/run_opts.h"
 #include "run/run_workspace.h"
+#include "sandbox/agent_conn.h"
 #include "sandbox/exec.h"
 #include "sandbox/spawn.h"
 
@@ -217,6 +218,9 @@ int run_exec_on(const char *home, const char *sandbox, struct agent_conn *c, int
                         r = capture_result(&k, &er, res, err);
         }
         res->ms = (double)(mono_ns() - t0) / 1e6;
+        /* The sandbox lives on: a client the command left behind hears the end (next exec). */
+        if (proxy != NULL)
+                net_proxy_end_all(proxy, agent_conn_out(c));
         proxy_close(proxy);
         err_free(&aerr);
         run_opts_free(&o);

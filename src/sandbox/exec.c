@@ -150,8 +150,19 @@ static int exec_frame(struct exec_state *s, const struct proto_hdr *h, const uin
         /* The egress tunnel's frames belong to the proxy, whatever their id (a stream's). */
         if (h->type == PROTO_NET_OPEN || h->type == PROTO_NET_RECV ||
             h->type == PROTO_NET_RECV_ACK) {
-                if (s->io->net == NULL ||
-                    net_proxy_frame(s->io->net, h, payload, agent_conn_out(s->c)) < 0)
+                /*
+                 * No proxy for this command, but an earlier one in this live
+                 * sandbox had one: its listener and clients are still there.
+                 * They get an EOF, not the sandbox a verdict of lost.
+                 */
+                if (s->io->net == NULL) {
+                        if (h->type == PROTO_NET_OPEN ||
+                            (h->type == PROTO_NET_RECV &&
+                             !(h->flags & (PROTO_F_EOF | PROTO_F_RST))))
+                                net_proxy_refuse(agent_conn_out(s->c), h->id);
+                        return 0;
+                }
+                if (net_proxy_frame(s->io->net, h, payload, agent_conn_out(s->c)) < 0)
                         return exec_lost(err,
                                          "unexpected or malformed network frame from the "
                                          "guest agent",
