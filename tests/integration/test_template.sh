@@ -34,8 +34,13 @@ if [ "$ids" -eq 3 ] && [ "$rnds" -eq 3 ] && [ "$skew" -le 2 ] &&
         grep -q '^sb-' "$TMP/c1"; then t_pass
 else t_fail "distinct ids=$ids random=$rnds max clock skew=${skew}s: $(cat "$TMP"/c[123])"; fi
 
+# The meta file of the base image's template of this memory size (the full image has its own).
+base_meta() {
+        grep -l "^memory_mib=$1\$" $(grep -l '^image=base$' "$LUMINAGUARD_HOME"/templates/*/meta) | head -1
+}
+
 t_begin "a clone's writes never reach the template RAM file"
-ram=$(dirname "$(grep -l '^memory_mib=256$' "$LUMINAGUARD_HOME"/templates/*/meta | head -1)")/ram
+ram=$(dirname "$(base_meta 256)")/ram
 before=$(sha256sum "$ram" | cut -d' ' -f1)
 "$LG" run -- sh -c 'head -c 50000000 /dev/zero >/tmp/fill; sync' >/dev/null 2>&1
 after=$(sha256sum "$ram" | cut -d' ' -f1)
@@ -50,7 +55,7 @@ shapes=$(grep -l '^memory_mib=192$' "$LUMINAGUARD_HOME"/templates/*/meta 2>/dev/
 
 t_begin "a corrupt template falls back to a cold boot with a warning, then is rebuilt"
 # The default shape's template (the 192M one from above must not be the one we break).
-meta=$(grep -l '^memory_mib=256$' "$LUMINAGUARD_HOME"/templates/*/meta | head -1)
+meta=$(base_meta 256)
 state=$(dirname "$meta")/state
 dir=$(dirname "$state")
 head -c 1000 /dev/urandom >"$state"
